@@ -1,0 +1,1 @@
+"""The ``qlight`` command line (typer + rich); one sub-command group per capability."""

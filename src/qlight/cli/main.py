@@ -1,0 +1,44 @@
+"""Entry point of the ``qlight`` command.
+
+Each capability adds one sub-command group here. Domain errors become exit code 2 with a
+one-line message naming what is wrong; nothing prints a traceback for bad input.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from qlight import __version__
+
+app = typer.Typer(
+    name="qlight",
+    help="qlight: software of a plug-and-play room-temperature GaN single-photon source.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"qlight {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """qlight: software of a plug-and-play room-temperature GaN single-photon source."""
+
+
+def main() -> None:
+    """Run the ``qlight`` application (console-script target)."""
+    app()

@@ -1,0 +1,1 @@
+"""Evaluation interface to the twin ground truth (being written)."""

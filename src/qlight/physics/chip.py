@@ -1,0 +1,1 @@
+"""Chip sample model (being written)."""
