@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 
 from qlight import __version__
+from qlight.cli.demo import demo
+from qlight.cli.simulate import simulate_app
 
 app = typer.Typer(
     name="qlight",
@@ -37,6 +39,10 @@ def _root(
     ] = False,
 ) -> None:
     """qlight: software of a plug-and-play room-temperature GaN single-photon source."""
+
+
+app.add_typer(simulate_app, name="simulate")
+app.command("demo")(demo)
 
 
 def main() -> None:

@@ -1,0 +1,515 @@
+"""Slow, obviously-correct oracles for the numba kernels (one section per area).
+
+Each engineer adds functions with a prefix naming the area; nothing here is fast.
+"""
+
+from __future__ import annotations
+
+# ---------------------------------------------------------------- tt_: time tags (engineer H3)
+
+
+def tt_cross_correlate(
+    a_ps: list[int],
+    b_ps: list[int],
+    window_ps: int,
+    bin_ps: int,
+    delay_a_ps: int = 0,
+    delay_b_ps: int = 0,
+) -> tuple[list[int], list[int]]:
+    """Naive O(n·m) all-pairs histogram of (b + delay_b) − (a + delay_a) in [−W, W)."""
+    n_bins = 2 * window_ps // bin_ps
+    lags = [-window_ps + k * bin_ps for k in range(n_bins)]
+    counts = [0] * n_bins
+    for ta in a_ps:
+        for tb in b_ps:
+            d = (int(tb) + delay_b_ps) - (int(ta) + delay_a_ps)
+            for k, left in enumerate(lags):
+                if left <= d < left + bin_ps:
+                    counts[k] += 1
+    return lags, counts
+
+
+def tt_g2_cw(
+    a_ps: list[int], b_ps: list[int], window_ps: int, bin_ps: int, duration_ps: int
+) -> tuple[list[float], list[float]]:
+    """g2 and its error from the naive histogram and the normalisation written out per bin.
+
+    expected_k = N1·N2·∫_bin (T − |τ|)/T² dτ, integrated exactly with fractions (the bin
+    never straddles 0, so |τ| is linear on it).
+    """
+    from fractions import Fraction
+
+    lags, counts = tt_cross_correlate(a_ps, b_ps, window_ps, bin_ps)
+    t = Fraction(duration_ps)
+    g2, err = [], []
+    for left, c in zip(lags, counts, strict=True):
+        lo, hi = Fraction(left), Fraction(left + bin_ps)
+        # antiderivative of (T − |τ|) on a bin of one sign
+        sign = 1 if left >= 0 else -1
+
+        def prim(x: Fraction, s: int = sign) -> Fraction:
+            return t * x - s * x * x / 2
+
+        expected = len(a_ps) * len(b_ps) * (prim(hi) - prim(lo)) / (t * t)
+        g2.append(float(c / expected))
+        err.append(float(max(c, 1)) ** 0.5 / float(expected))
+    return g2, err
+
+
+def tt_pulsed_peaks(
+    a_ps: list[int],
+    b_ps: list[int],
+    period_ps: int,
+    n_side: int,
+    width_ps: int,
+    delay_b_ps: int = 0,
+) -> list[int]:
+    """Pairs per peak k = −n … n, peak k covering [k·P − w//2, k·P − w//2 + w)."""
+    peaks = [0] * (2 * n_side + 1)
+    for ta in a_ps:
+        for tb in b_ps:
+            d = int(tb) + delay_b_ps - int(ta)
+            for idx, k in enumerate(range(-n_side, n_side + 1)):
+                lo = k * period_ps - width_ps // 2
+                if lo <= d < lo + width_ps:
+                    peaks[idx] += 1
+    return peaks
+
+
+# ---------------------------------------------------- optics_/chip_/stage_ (engineer H2)
+
+
+def optics_collection_efficiency(
+    dipole_polar_rad: float, na: float, n: float = 2.4, n_grid: int = 600
+) -> float:
+    """Collected fraction of a deep dipole's power by brute-force angular integration.
+
+    Written from scratch: the far field of a dipole p along unit vector u in direction k is
+    ∝ u − (u·k)k; it is split on the s and p unit vectors, each transmitted with the Fresnel
+    *amplitude* coefficients t_s = 2n c1/(n c1 + c2), t_p = 2n c1/(c1 + n c2) and power
+    factor c2/(n c1); midpoint sums over θ < asin(NA/n) and φ ∈ [0, 2π); divided by the
+    total 8π/3. The dipole azimuth is 0 (the result cannot depend on it).
+    """
+    import math
+
+    u = (math.sin(dipole_polar_rad), 0.0, math.cos(dipole_polar_rad))
+    theta_m = math.asin(na / n)
+    dth = theta_m / n_grid
+    dph = 2.0 * math.pi / n_grid
+    total = 0.0
+    for i in range(n_grid):
+        th = (i + 0.5) * dth
+        c1, s1 = math.cos(th), math.sin(th)
+        s2 = n * s1
+        c2 = math.sqrt(1.0 - s2 * s2)
+        ts = 2 * n * c1 / (n * c1 + c2)
+        tp = 2 * n * c1 / (c1 + n * c2)
+        factor = c2 / (n * c1)
+        for j in range(n_grid):
+            ph = (j + 0.5) * dph
+            es = (-math.sin(ph), math.cos(ph), 0.0)
+            ep = (c1 * math.cos(ph), c1 * math.sin(ph), -s1)
+            us = sum(a * b for a, b in zip(u, es, strict=True))
+            up = sum(a * b for a, b in zip(u, ep, strict=True))
+            total += factor * (ts * ts * us * us + tp * tp * up * up) * s1 * dth * dph
+    return total / (8.0 * math.pi / 3.0)
+
+
+def _optics_sigma(fwhm: float) -> float:
+    import math
+
+    return fwhm / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+
+
+def optics_pl_rate_map(
+    chip: object,
+    xs: list[float],
+    ys: list[float],
+    focus_depth_m: float,
+    power_w: float,
+    objective: object,
+    detector: object,
+    excitation_wavelength_m: float,
+    emitter_scale: list[float] | None = None,
+    extra_spots: tuple[object, ...] = (),
+) -> list[float]:
+    """Per-pixel loop over *every* emitter and spot (no cut-off), formulas written out.
+
+    Paraxial focal shift (z_actual = n·z for z > 0), Gaussian PSFs with FWHM 0.51λ/NA and
+    0.88λ/(n − sqrt(n² − NA²)), pinhole blur σ_pin = d/4 laterally and the same relative
+    blur axially, emitted rate from the emitter's own ``emission_rate_at`` at the local
+    power, η from the per-emitter ``detection_efficiency``.
+    """
+    import math
+
+    from qlight.physics.optics import detection_efficiency
+
+    n = chip.config.refractive_index
+    na = objective.na
+    assert objective.focal_shift == "paraxial"
+    zf = n / objective.immersion_index * focus_depth_m if focus_depth_m > 0 else focus_depth_m
+    axial = 0.88 / (n - math.sqrt(n * n - na * na))
+    s_ex = _optics_sigma(0.51 * excitation_wavelength_m / na)
+    z_ex = _optics_sigma(axial * excitation_wavelength_m)
+    pin = objective.pinhole_m / 4.0
+
+    def det_sigmas(lam: float) -> tuple[float, float]:
+        s_em = _optics_sigma(0.51 * lam / na)
+        z_em = _optics_sigma(axial * lam)
+        s_det = math.sqrt(s_em * s_em + pin * pin)
+        return s_det, z_em * s_det / s_em
+
+    lam_bg = 0.5e-9 * (chip.config.zpl_nm[0] + chip.config.zpl_nm[1])
+    sdb, zdb = det_sigmas(lam_bg)
+    eff_xy = 1.0 / math.sqrt(1 / s_ex**2 + 1 / sdb**2)
+    eff_z = 1.0 / math.sqrt(1 / z_ex**2 + 1 / zdb**2)
+    emitters = chip.emitters
+    scale = emitter_scale if emitter_scale is not None else [1.0] * len(emitters)
+    out = []
+    for x, y in zip(xs, ys, strict=True):
+        acc = 0.0
+        for e, sc in zip(emitters, scale, strict=True):
+            r2 = (x - e.x_m) ** 2 + (y - e.y_m) ** 2
+            dz = e.depth_m - zf
+            s_det, z_det = det_sigmas(e.photophysics.zpl_nm * 1e-9)
+            p_local = power_w * math.exp(-r2 / (2 * s_ex**2) - dz * dz / (2 * z_ex**2))
+            d = math.exp(-r2 / (2 * s_det**2) - dz * dz / (2 * z_det**2))
+            eta = detection_efficiency(e, objective, detector)
+            acc += sc * eta * e.photophysics.emission_rate_at(p_local) * d
+        for s in (*chip.spots, *extra_spots):
+            var = s.sigma_m**2 + eff_xy**2
+            r2 = (x - s.x_m) ** 2 + (y - s.y_m) ** 2
+            dz = s.depth_m - zf
+            acc += (
+                power_w * s.rate_per_s_per_w * math.exp(-r2 / (2 * var) - dz * dz / (2 * eff_z**2))
+            )
+        frac = 0.5 * (1 + math.erf(zf / (math.sqrt(2) * eff_z)))
+        acc += power_w * frac * float(chip.background_pl_per_s_per_w(x, y))
+        out.append(acc)
+    return out
+
+
+def optics_box_gaussian_fraction(
+    x: float, y: float, x0: float, x1: float, y0: float, y1: float, sigma: float, n: int = 400
+) -> float:
+    """Fraction of a unit 2-D Gaussian at (x, y) that falls on [x0, x1]×[y0, y1] (midpoint sum)."""
+    import math
+
+    hx = (x1 - x0) / n
+    hy = (y1 - y0) / n
+    total = 0.0
+    for i in range(n):
+        u = x0 + (i + 0.5) * hx - x
+        gu = math.exp(-u * u / (2 * sigma * sigma))
+        for j in range(n):
+            v = y0 + (j + 0.5) * hy - y
+            total += gu * math.exp(-v * v / (2 * sigma * sigma))
+    return total * hx * hy / (2 * math.pi * sigma * sigma)
+
+
+def optics_reflection_map(
+    chip: object, xs: list[float], ys: list[float], sigma: float, axial: float, power_w: float
+) -> list[float]:
+    """P·A·[R_GaN + (R_mark − R_GaN)·Σ_all cells erf-box fraction]: every mark, no culling."""
+    import math
+
+    n = chip.config.refractive_index
+    r_gan = ((n - 1) / (n + 1)) ** 2
+    r_mark = chip.config.mark_reflectance
+    k = 1 / (math.sqrt(2) * sigma)
+    out = []
+    for x, y in zip(xs, ys, strict=True):
+        frac = 0.0
+        for m in chip.marks:
+            h = m.cell_size_m / 2
+            for dx, dy in m.cells:
+                cx, cy = m.x_m + dx, m.y_m + dy
+                fx = math.erf((cx + h - x) * k) - math.erf((cx - h - x) * k)
+                fy = math.erf((cy + h - y) * k) - math.erf((cy - h - y) * k)
+                frac += fx * fy / 4
+        out.append(power_w * axial * (r_gan + (r_mark - r_gan) * frac))
+    return out
+
+
+def stage_chip_to_stage(
+    tx: float, ty: float, rot: float, scale: float, x: float, y: float
+) -> tuple[float, float]:
+    """Homogeneous 3×3 matrix product written out: [s·R | t] · (x, y, 1)."""
+    import math
+
+    m = [
+        [scale * math.cos(rot), -scale * math.sin(rot), tx],
+        [scale * math.sin(rot), scale * math.cos(rot), ty],
+        [0.0, 0.0, 1.0],
+    ]
+    v = [x, y, 1.0]
+    res = [sum(m[i][j] * v[j] for j in range(3)) for i in range(3)]
+    return res[0], res[1]
+
+
+def chip_mark_bits_from_cells(
+    cells: tuple[tuple[float, float], ...], n: int, cell_pitch_m: float
+) -> list[list[bool]]:
+    """Rebuild the n×n filled-cell grid ``[row][col]`` from a mark's cell-centre offsets."""
+    grid = [[False] * n for _ in range(n)]
+    half = (n - 1) / 2
+    for dx, dy in cells:
+        grid[round(dy / cell_pitch_m + half)][round(dx / cell_pitch_m + half)] = True
+    return grid
+
+
+# ------------------------------------------ emitter_/stream_: photophysics, streams (engineer H1)
+
+
+def emitter_propagate_expm(q: list[list[float]], p0: list[float], t_ns: float) -> list[float]:
+    """p(t) = expm(Q t) p0 with scipy's matrix exponential (dp/dt = Q p, columns sum to 0)."""
+    import numpy as np
+    from scipy.linalg import expm
+
+    return [float(x) for x in expm(np.asarray(q) * t_ns) @ np.asarray(p0)]
+
+
+def emitter_stationary_expm(q: list[list[float]]) -> list[float]:
+    """Stationary populations: solve Q π = 0 with the last equation replaced by Σ π = 1."""
+    import numpy as np
+
+    a = np.array(q, dtype=float)
+    a[-1, :] = 1.0
+    rhs = np.zeros(len(q))
+    rhs[-1] = 1.0
+    return [float(x) for x in np.linalg.solve(a, rhs)]
+
+
+def emitter_g2_expm(q: list[list[float]], tau_ps: list[float], emit_level: int = 1) -> list[float]:
+    """g2(τ) = [expm(Q|τ|) e0]_emit / π_emit, one matrix exponential per delay."""
+    pi = emitter_stationary_expm(q)
+    p0 = [1.0] + [0.0] * (len(q) - 1)
+    return [
+        emitter_propagate_expm(q, p0, abs(t) * 1e-3)[emit_level] / pi[emit_level] for t in tau_ps
+    ]
+
+
+def emitter_g2_convolved_numeric(g2: object, tau_ps: list[float], sigma_ps: float) -> list[float]:
+    """∫ g2(τ − s) N(s; σ) ds by the trapezoid rule on ±10 σ with 40001 points."""
+    import numpy as np
+
+    s = np.linspace(-10.0 * sigma_ps, 10.0 * sigma_ps, 40001)
+    w = np.exp(-0.5 * (s / sigma_ps) ** 2)
+    w /= np.trapezoid(w, s)
+    return [float(np.trapezoid(g2(t - s) * w, s)) for t in tau_ps]  # type: ignore[operator]
+
+
+def emitter_pulsed_areas_grid(
+    q_on: list[list[float]],
+    q_off: list[list[float]],
+    emit: list[float],
+    period_ns: float,
+    width_ns: float,
+    n_peaks: int,
+    steps_per_period: int = 200,
+) -> list[float]:
+    """Pulsed peak areas by brute force on a time grid (midpoint rule, step h = P/steps).
+
+    The pulse width must be a multiple of h and ``steps`` even. Periodic state by
+    iterating 3000 periods; emission intensity at every step midpoint; for an emission at
+    the midpoint of step i the emitter restarts in level 0 and its intensity at the
+    midpoints of the following steps (delays j·h) is summed into the windows
+    [kP − P/2, kP + P/2) (the central one from the positive delays, doubled; a sample on a
+    window edge counts half to each). Error O(h²).
+    """
+    import numpy as np
+    from scipy.linalg import expm
+
+    n_s = steps_per_period
+    h = period_ns / n_s
+    on = (np.arange(n_s) + 0.5) * h < width_ns
+    full = np.array([expm(np.asarray(q_on if o else q_off) * h) for o in on])
+    half = np.array([expm(np.asarray(q_on if o else q_off) * h / 2) for o in on])
+    e = np.asarray(emit, dtype=float)
+    n_lev = len(q_on)
+    u = np.eye(n_lev)
+    for m in full:
+        u = m @ u  # propagator over one period
+    p = np.zeros(n_lev)
+    p[0] = 1.0
+    p = np.linalg.matrix_power(u, 3000) @ p
+    intens = np.zeros(n_s)
+    for i in range(n_s):
+        intens[i] = e @ (half[i] @ p)
+        p = full[i] @ p
+    total = h * intens.sum()
+    q = np.zeros((n_s, n_lev))
+    q[:, 0] = 1.0
+    q = np.einsum("sij,sj->si", half, q)  # end of the emission step
+    areas = np.zeros(n_peaks + 1)
+    for j in range(1, int((n_peaks + 0.5) * n_s) + 1):
+        idx = (np.arange(n_s) + j) % n_s
+        val = np.einsum("j,sij,sj->s", e, half[idx], q)
+        q = np.einsum("sij,sj->si", full[idx], q)
+        contrib = h * h * float(intens @ val)
+        x = (j + n_s // 2) / n_s  # (delay + P/2) / P; integer on a window edge
+        k = int(x)
+        shares = [(k - 1, 0.5), (k, 0.5)] if j % n_s == n_s // 2 else [(k, 1.0)]
+        for kk, share in shares:
+            if kk <= n_peaks:
+                areas[kk] += (2.0 if kk == 0 else 1.0) * share * contrib
+    return [float(a) / total**2 for a in areas]
+
+
+def stream_interval_cdf(
+    t_ps: object, k12: float, k21: float, k23: float, k31: float, qe: float, eta: float
+) -> list[float]:
+    """Exact CDF of the time between detected photons (phase type), expm per point.
+
+    Sub-generator: the rate matrix with the detected part of 2→1 removed; start in level 1;
+    F(t) = 1 − Σ_i [expm(S t) e1]_i. Rates in 1/ns.
+    """
+    import numpy as np
+    from scipy.linalg import expm
+
+    s = np.array([[-k12, k21 * (1.0 - qe * eta), k31], [k12, -(k21 + k23), 0.0], [0.0, k23, -k31]])
+    t = np.atleast_1d(np.asarray(t_ps, dtype=float))
+    return [1.0 - float(np.sum(expm(s * x * 1e-3)[:, 0])) for x in t]
+
+
+def stream_gillespie(
+    k12: float,
+    k21: float,
+    k23: float,
+    k31: float,
+    qe: float,
+    eta: float,
+    duration_ps: float,
+    seed: int,
+    *,
+    k_off: float = 0.0,
+    k_on: float = 1.0,
+    budget: float = float("inf"),
+) -> tuple[list[float], int, float]:
+    """Transition-by-transition Gillespie simulation in pure Python (rates in 1/ns).
+
+    Levels 1, 2, 3 and a dark state D (entered from any level at k_off, left to 1 at k_on);
+    each radiative 2→1 decay emits a photon, detected with probability η. Starts in level 1,
+    bright. Stops after the ceil(budget)-th emitted photon. Returns (detected times in ps,
+    emitted photons, bleach time in ps or NaN).
+    """
+    import math
+    import random
+
+    rnd = random.Random(seed)
+    t, level, emitted = 0.0, 1, 0
+    detected: list[float] = []
+    limit = math.ceil(budget) if math.isfinite(budget) else math.inf
+    while True:
+        if level == 1:
+            moves = [(k12, 2), (k_off, 0)]
+        elif level == 2:
+            moves = [(qe * k21, -1), ((1 - qe) * k21, 1), (k23, 3), (k_off, 0)]
+        elif level == 3:
+            moves = [(k31, 1), (k_off, 0)]
+        else:
+            moves = [(k_on, 1)]
+        total = sum(r for r, _ in moves)
+        t += rnd.expovariate(total) * 1e3
+        if t >= duration_ps:
+            return detected, emitted, math.nan
+        x = rnd.random() * total
+        k = 0
+        while k < len(moves) - 1 and x >= moves[k][0]:
+            x -= moves[k][0]
+            k += 1
+        target = moves[k][1]
+        if target == -1:
+            emitted += 1
+            if rnd.random() < eta:
+                detected.append(t)
+            if emitted >= limit:
+                return detected, emitted, t
+            level = 1
+        else:
+            level = target
+
+
+def stream_pair_histogram(a_ps: object, b_ps: object, edges_ps: object) -> list[int]:
+    """All pairs (a_i, b_j) with b_j − a_i inside [edges[0], edges[-1]), histogrammed.
+
+    For each a_i the b's inside the window are found by bisection and every difference is
+    kept (all pairs, not start–stop), then counted in the half-open bins ``edges``.
+    """
+    import numpy as np
+
+    a = np.asarray(a_ps, dtype=np.int64)
+    b = np.asarray(b_ps, dtype=np.int64)
+    e = np.asarray(edges_ps, dtype=np.int64)
+    lo = np.searchsorted(b, a + e[0], side="left")
+    hi = np.searchsorted(b, a + e[-1], side="left")
+    counts = hi - lo
+    owner = np.repeat(np.arange(a.size), counts)
+    start = np.repeat(lo - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+    j = np.arange(owner.size) + start
+    d = b[j] - a[owner]
+    idx = np.searchsorted(e, d, side="right") - 1
+    return [int(c) for c in np.bincount(idx, minlength=e.size - 1)[: e.size - 1]]
+
+
+# ------------------------------------------------- sim_: twin instruments (engineer H4)
+
+
+def sim_stage_to_chip(
+    transform: object, x_m: float, y_m: float, drift_m: tuple[float, float, float]
+) -> tuple[float, float]:
+    """Chip point under the focus: invert p_stage = s·R(θ)·p_chip + t after removing drift."""
+    import math
+
+    x = x_m - drift_m[0] - transform.tx_m
+    y = y_m - drift_m[1] - transform.ty_m
+    c, s = math.cos(transform.rotation_rad), math.sin(transform.rotation_rad)
+    # R(θ)ᵀ = R(−θ)
+    return (c * x + s * y) / transform.scale, (-s * x + c * y) / transform.scale
+
+
+def sim_registered_rate(incoming_per_s: float, detector: object) -> float:
+    """Registered rate of a detector fed by Poisson light, 1/(τd + (1 − p)/r + p/(r + 1/d))."""
+    if incoming_per_s == 0.0:
+        return 0.0
+    tau = detector.dead_time_ps * 1e-12
+    p = detector.afterpulse_prob
+    d = detector.afterpulse_delay_ps * 1e-12
+    ap = p / (incoming_per_s + 1.0 / d) if d > 0 else 0.0
+    return 1.0 / (tau + (1.0 - p) / incoming_per_s + ap)
+
+
+def sim_scan_expected_counts(
+    truth: object,
+    image: object,
+    *,
+    objective: object,
+    detector: object,
+    excitation_wavelength_m: float,
+    emitter_scale: list[float],
+    extra_spots: tuple[object, ...] = (),
+) -> list[list[float]]:
+    """Expected PL counts of every pixel of a scan, pixel by pixel.
+
+    For pixel (i, j) at clock time ``line_start_s[i] + (j + ½)·dwell``: drift from the truth,
+    stage → chip written out (:func:`sim_stage_to_chip`), nominal depth
+    z − (focus offset + drift z), the rate from :func:`optics_pl_rate_map`, each detector
+    fed half of it plus its dark counts, registered rate by :func:`sim_registered_rate`.
+    Assumes zero closed-loop noise (the test configures it).
+    """
+    out = []
+    for i, y in enumerate(image.y_m):
+        row = []
+        for j, x in enumerate(image.x_m):
+            t = image.line_start_s[i] + (j + 0.5) * image.dwell_s
+            drift = truth.drift_m(float(t))
+            xc, yc = sim_stage_to_chip(truth.transform, float(x), float(y), drift)
+            depth = image.z_m - (truth.focus_offset_m + drift[2])
+            rate = optics_pl_rate_map(
+                truth.chip, [xc], [yc], depth, image.power_w, objective, detector,
+                excitation_wavelength_m, emitter_scale, extra_spots,
+            )[0]  # fmt: skip
+            per_detector = 0.5 * rate + detector.dark_cps
+            row.append(2.0 * sim_registered_rate(per_detector, detector) * image.dwell_s)
+        out.append(row)
+    return out
