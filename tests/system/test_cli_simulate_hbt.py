@@ -228,3 +228,31 @@ def test_unwritable_folder_is_refused_before_simulating(tmp_path: Path) -> None:
         ro.chmod(0o700)
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: --out=")
+
+
+def test_dead_time_holds_in_the_written_file(tmp_path: Path) -> None:
+    # 1.5 s are generated as two 1 s blocks joined by ChunkJoiner (whose boundary rule is
+    # tested densely in tests/unit/test_hbt.py); here the whole written record, 4 Mcps of
+    # background per detector (~6e6 tags each), must never show two tags of one detector
+    # closer than the requested dead time.
+    out = _json_run(
+        [
+            "simulate",
+            "hbt",
+            "--out",
+            str(tmp_path / "dense.h5"),
+            "--duration",
+            "1.5",
+            "--seed",
+            "5",
+            "--background-cps",
+            "4e6",
+            "--dead-time-ns",
+            "25",
+        ],
+        tmp_path,
+    )
+    data = read_photon_hdf5(Path(out["path"]))
+    for t in data.t_ps.values():
+        assert t.size > 4_000_000
+        assert int(np.diff(t).min()) >= 25_000

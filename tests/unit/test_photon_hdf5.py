@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -347,3 +348,15 @@ def test_writer_replaces_an_existing_file(tmp_path: Path) -> None:
     write_photon_hdf5(path, _channels(8, 30), duration_ps=10**9)
     write_photon_hdf5(path, _channels(9, 7), duration_ps=10**9)
     assert read_photon_hdf5(path).t_ps[0].size == 7
+
+
+def test_written_file_has_the_usual_permissions(tmp_path: Path) -> None:
+    # The atomic write goes through a 0600 temporary file; the result must get the mode any
+    # other file created under the current umask gets (others may read their measurements).
+    umask = os.umask(0o022)
+    try:
+        a, b = _channels()
+        path = write_photon_hdf5(tmp_path / "m.h5", (a, b), duration_ps=10**9 + 5)
+        assert path.stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(umask)

@@ -32,7 +32,14 @@ from qlight.cli._hbt_options import HBTOptions, validate_options
 from qlight.errors import ParameterError
 from qlight.physics.chip import Chip, generate_chip
 from qlight.physics.emitter import Blinking, EmitterPhotophysics
-from qlight.physics.hbt import EmitterState, Excitation, HBTSetup, PhotonSource, simulate_hbt
+from qlight.physics.hbt import (
+    ChunkJoiner,
+    EmitterState,
+    Excitation,
+    HBTSetup,
+    PhotonSource,
+    simulate_hbt,
+)
 from qlight.physics.optics import detection_efficiency
 from qlight.physics.presets import Preset, get_preset
 from qlight.timetags.g2 import g2_at_zero, g2_cw, g2_pulsed_ratio
@@ -231,18 +238,16 @@ def run_hbt(
         state.blink_on = bool(rng.random() < ph.blinking.on_fraction(run.excitation.power_w))
     source = PhotonSource(ph, run.source.eta, state)
     edges = _block_edges_ps(run)
-    parts: list[list[NDArray[np.int64]]] = [[], []]
+    joiner = ChunkJoiner((run.setup.detectors[0].dead_time_ps, run.setup.detectors[1].dead_time_ps))
     emitted = 0
     for start, stop in itertools.pairwise(edges):
         tags = simulate_hbt([source], run.excitation, run.setup, (stop - start) * 1e-12, rng)
         emitted += sum(tags.emitted_photons)
-        for k in (0, 1):
-            parts[k].append(tags.t_ps[k] + np.int64(start))
+        joiner.add(tags.t_ps, start)
         if advance is not None:
             advance(1)
     out = []
-    for k in (0, 1):
-        t = np.sort(np.concatenate(parts[k]), kind="stable")
+    for t in joiner.result():
         lo, hi = np.searchsorted(t, [0, run.duration_ps], side="left")
         out.append(np.ascontiguousarray(t[lo:hi]))
     return (out[0], out[1]), emitted

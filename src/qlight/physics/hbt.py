@@ -44,6 +44,7 @@ from qlight.physics.photons import MAX_DURATION_PS, generate_arrivals
 from qlight.physics.pulsed import PulsedModel, pulsed_rates
 
 __all__ = [
+    "ChunkJoiner",
     "EmitterState",
     "Excitation",
     "HBTSetup",
@@ -320,3 +321,45 @@ def simulate_hbt(
         out.append(tag_channel(registered, setup.tagger, k, in_place=True))
     sync = None if excitation.rep_rate_hz is None else 1e12 / excitation.rep_rate_hz
     return HBTTags((out[0], out[1]), dur_ps, tuple(emitted), sync)
+
+
+class ChunkJoiner:
+    """Join consecutive acquisition chunks of the two HBT channels into one record.
+
+    Long acquisitions are generated chunk by chunk (progress, cancellation, drift between
+    chunks). Each chunk of :func:`simulate_hbt` starts with live detectors, so a tag closer
+    than the dead time to the last kept tag of the previous chunk in the same channel is
+    dropped: the detector was still dead (non-paralyzable dead time, never violated across a
+    boundary). Tags that jitter or delays moved past a chunk edge are re-sorted at the end.
+
+    Parameters
+    ----------
+    dead_time_ps : tuple of int
+        Dead time of each detector channel.
+    """
+
+    def __init__(self, dead_time_ps: tuple[int, int]) -> None:
+        self._dead = tuple(int(d) for d in dead_time_ps)
+        self._parts: tuple[list[NDArray[np.int64]], list[NDArray[np.int64]]] = ([], [])
+        self._last = [-(2**62), -(2**62)]
+
+    def add(self, t_ps: tuple[NDArray[np.int64], NDArray[np.int64]], offset_ps: int) -> None:
+        """Append one chunk whose tags are relative to ``offset_ps``."""
+        for ch in (0, 1):
+            t = t_ps[ch] + np.int64(offset_ps)
+            if t.size and t[0] - self._last[ch] < self._dead[ch]:
+                t = t[np.searchsorted(t, self._last[ch] + self._dead[ch]) :]
+            if t.size:
+                self._last[ch] = int(t[-1])
+                self._parts[ch].append(t)
+
+    def result(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """The two channels, each sorted ``int64`` ps."""
+        out = []
+        for parts in self._parts:
+            t = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+            t = t.astype(np.int64, copy=False)
+            if t.size > 1 and bool(np.any(t[1:] < t[:-1])):
+                t = np.sort(t, kind="stable")
+            out.append(np.ascontiguousarray(t))
+        return out[0], out[1]

@@ -222,6 +222,9 @@ def write_photon_hdf5(
                 rep=rep,
                 author=author,
             )
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # mkstemp creates 0600; give the file the usual mode
         os.replace(tmp, out)
     except OSError as exc:
         raise ParameterError("path", str(out), f"cannot be written: {exc}") from None

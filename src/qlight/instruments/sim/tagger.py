@@ -47,7 +47,13 @@ from qlight.instruments.protocols import (
 )
 from qlight.instruments.sim.world import FocusEmitters, TwinWorld
 from qlight.physics.detectors import registered_rate_per_s
-from qlight.physics.hbt import HBTSetup, PhotonSource, detected_photon_rate_per_s, simulate_hbt
+from qlight.physics.hbt import (
+    ChunkJoiner,
+    HBTSetup,
+    PhotonSource,
+    detected_photon_rate_per_s,
+    simulate_hbt,
+)
 
 __all__ = ["MAX_ACQUISITION_S", "SimTimeTagger", "expected_focus_rates"]
 
@@ -129,8 +135,7 @@ class SimTimeTagger:
         t_start = w.clock.now_s()
         setup_base = HBTSetup(detectors=(w.detector, w.detector), tagger=w.tagger)
         dead = int(w.detector.dead_time_ps)
-        parts: list[list[NDArray[np.int64]]] = [[], []]
-        last = [-(2**62), -(2**62)]
+        joiner = ChunkJoiner((dead, dead))
         offset = 0
         for k, size_ps in enumerate(sizes):
             check_cancel(cancel, "acquire", k, len(sizes))
@@ -160,20 +165,16 @@ class SimTimeTagger:
                 background_cps=0.5 * bg,
             )
             tags = simulate_hbt(sources, excitation, setup, size_ps * 1e-12, w.rngs.tagger)
-            for ch in (0, 1):
-                t = tags.t_ps[ch] + np.int64(offset)
-                if t.size and t[0] - last[ch] < dead:
-                    t = t[np.searchsorted(t, last[ch] + dead) :]
-                if t.size:
-                    last[ch] = int(t[-1])
-                    parts[ch].append(t)
+            joiner.add(tags.t_ps, offset)
             offset += size_ps
             w.clock.advance(size_ps * 1e-12)
             if progress is not None:
                 progress(k + 1, len(sizes))
-        channels = tuple(_merge(p) for p in parts)
         return TagData(
-            t_ps=channels, duration_ps=offset, resolution_ps=self.resolution_ps, t_start_s=t_start
+            t_ps=joiner.result(),
+            duration_ps=offset,
+            resolution_ps=self.resolution_ps,
+            t_start_s=t_start,
         )
 
     def count_rates(self, duration_s: float) -> CountRates:
@@ -198,13 +199,3 @@ class SimTimeTagger:
         return CountRates(
             counts=(int(counts[0]), int(counts[1])), duration_s=total_s, t_start_s=t_start
         )
-
-
-def _merge(parts: list[NDArray[np.int64]]) -> NDArray[np.int64]:
-    """Concatenate chunk tags; sort only if jitter or delays crossed a chunk boundary."""
-    if not parts:
-        return np.zeros(0, dtype=np.int64)
-    t = np.concatenate(parts).astype(np.int64, copy=False)
-    if t.size > 1 and bool(np.any(t[1:] < t[:-1])):
-        t = np.sort(t, kind="stable")
-    return t
