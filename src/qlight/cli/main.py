@@ -12,6 +12,7 @@ import typer
 
 from qlight import __version__
 from qlight.cli.demo import demo
+from qlight.cli.qkd import qkd_app
 from qlight.cli.simulate import simulate_app
 
 app = typer.Typer(
@@ -43,6 +44,7 @@ def _root(
 
 app.add_typer(simulate_app, name="simulate")
 app.command("demo")(demo)
+app.add_typer(qkd_app, name="qkd")
 
 
 def main() -> None:
