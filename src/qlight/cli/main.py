@@ -12,6 +12,7 @@ import typer
 
 from qlight import __version__
 from qlight.cli.demo import demo
+from qlight.cli.design import design_app
 from qlight.cli.qkd import qkd_app
 from qlight.cli.simulate import simulate_app
 
@@ -44,6 +45,7 @@ def _root(
 
 app.add_typer(simulate_app, name="simulate")
 app.command("demo")(demo)
+app.add_typer(design_app, name="design")
 app.add_typer(qkd_app, name="qkd")
 
 
