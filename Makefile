@@ -38,6 +38,7 @@ pytest: $(STAMP)
 test: lint typecheck contracts pytest
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

@@ -776,3 +776,120 @@ def ph_abram_cavity(k_l: float, z_over_l: float) -> tuple[float, float]:
         par += (1 + q * q) * math.sin(m * math.pi * z_over_l) ** 2
         perp += (1 - q * q) * math.cos(m * math.pi * z_over_l) ** 2
     return 1.5 * math.pi / k_l * par, 3 * math.pi / k_l * perp
+
+
+def ptu_decode(
+    records: list[int], record_type: str
+) -> tuple[list[tuple[int, int, int]], list[tuple[int, int]]]:
+    """Record-by-record PTU decoder, written from PicoQuant's ``Read_PTU.py`` demo.
+
+    ``record_type``: "PicoHarpT2", "PicoHarpT3", "HydraHarpT2", "HydraHarpT3" (V1) or any
+    V2-style name ("HydraHarp2T2", "MultiHarpT3", …). Returns events ``(channel, time, dtime)``
+    (PicoHarp T3 channels made 0-based, T2 sync records as channel -1, time in tag units or
+    absolute sync number) and markers ``(bits, time)``. Invalid records raise ValueError.
+    """
+    events: list[tuple[int, int, int]] = []
+    markers: list[tuple[int, int]] = []
+    ofl = 0
+    t3 = record_type.endswith("T3")
+    for rec in records:
+        bits = format(rec, "032b")  # bits[0] is the most significant bit
+        if record_type == "PicoHarpT2":
+            channel, time = int(bits[0:4], 2), int(bits[4:32], 2)
+            if channel == 15:
+                if int(bits[28:32], 2) == 0:
+                    ofl += 210698240
+                else:
+                    markers.append((int(bits[28:32], 2), ofl + time - int(bits[28:32], 2)))
+            elif channel <= 4:
+                events.append((channel, ofl + time, 0))
+            else:
+                raise ValueError(f"illegal channel {channel}")
+        elif record_type == "PicoHarpT3":
+            channel, dtime, nsync = int(bits[0:4], 2), int(bits[4:16], 2), int(bits[16:32], 2)
+            if channel == 15:
+                if dtime == 0:
+                    ofl += 65536
+                else:
+                    markers.append((dtime & 15, ofl + nsync))
+            elif 1 <= channel <= 4:
+                events.append((channel - 1, ofl + nsync, dtime))
+            else:
+                raise ValueError(f"illegal channel {channel}")
+        else:
+            v1 = record_type in ("HydraHarpT2", "HydraHarpT3")
+            special, channel = int(bits[0], 2), int(bits[1:7], 2)
+            time = int(bits[22:32], 2) if t3 else int(bits[7:32], 2)
+            dtime = int(bits[7:22], 2) if t3 else 0
+            if special:
+                if channel == 63:
+                    wrap = 1024 if t3 else (33552000 if v1 else 33554432)
+                    ofl += wrap if (v1 or time == 0) else wrap * time
+                elif 1 <= channel <= 15:
+                    markers.append((channel, ofl + time))
+                elif channel == 0 and not t3:
+                    events.append((-1, ofl + time, 0))
+                else:
+                    raise ValueError(f"illegal special channel {channel}")
+            else:
+                events.append((channel, ofl + time, dtime))
+    return events, markers
+
+
+def ptu_encode(events: list[tuple[int, int, int]], record_type: str) -> list[int]:
+    """Record-by-record PTU encoder: events ``(channel, time, dtime)`` → 32-bit records.
+
+    Channel codes as ``PtuWriter.write``: detector ≥ 0, -1 T2 sync, ``-1 - b`` marker bits b.
+    Before each event, overflow records bring the overflow base within one period of its
+    time (V2-style layouts: one record carrying up to 2^25−1 (T2) / 1023 (T3) overflows).
+    """
+    t3 = record_type.endswith("T3")
+    v1 = record_type in ("HydraHarpT2", "HydraHarpT3")
+    if record_type == "PicoHarpT2":
+        wrap = 210698240
+    elif record_type == "PicoHarpT3":
+        wrap = 65536
+    else:
+        wrap = 1024 if t3 else (33552000 if v1 else 33554432)
+    out: list[int] = []
+    base = 0
+    for channel, time, dtime in events:
+        while time - base >= wrap:
+            if record_type.startswith("PicoHarpT"):
+                out.append(15 << 28)
+                base += wrap
+            elif v1:
+                out.append((1 << 31) | (63 << 25))
+                base += wrap
+            else:
+                count = min((time - base) // wrap, (2**25 - 1) if not t3 else 1023)
+                out.append((1 << 31) | (63 << 25) | count)
+                base += count * wrap
+        low = time - base
+        if record_type == "PicoHarpT2":
+            if channel >= 0:
+                out.append((channel << 28) | low)
+            else:
+                out.append((15 << 28) | (low - low % 16) | (-1 - channel))
+        elif record_type == "PicoHarpT3":
+            if channel >= 0:
+                out.append(((channel + 1) << 28) | (dtime << 16) | low)
+            else:
+                out.append((15 << 28) | ((-1 - channel) << 16) | low)
+        else:
+            payload = (dtime << 10) | low if t3 else low
+            if channel >= 0:
+                out.append((channel << 25) | payload)
+            elif channel == -1:
+                out.append((1 << 31) | payload)
+            else:
+                out.append((1 << 31) | ((-1 - channel) << 25) | payload)
+    return out
+
+
+def ptu_group_by_channel(channel: list[int], t: list[int]) -> dict[int, list[int]]:
+    """Per-channel lists of ``t`` in stream order."""
+    out: dict[int, list[int]] = {}
+    for c, v in zip(channel, t, strict=True):
+        out.setdefault(int(c), []).append(int(v))
+    return out

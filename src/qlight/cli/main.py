@@ -15,6 +15,7 @@ from qlight.cli.demo import demo
 from qlight.cli.design import design_app
 from qlight.cli.qkd import qkd_app
 from qlight.cli.simulate import simulate_app
+from qlight.cli.timetags_io import convert, info
 
 app = typer.Typer(
     name="qlight",
@@ -46,6 +47,8 @@ def _root(
 app.add_typer(simulate_app, name="simulate")
 app.command("demo")(demo)
 app.add_typer(design_app, name="design")
+app.command("info")(info)
+app.command("convert")(convert)
 app.add_typer(qkd_app, name="qkd")
 
 

@@ -1,0 +1,134 @@
+"""`qlight info` and `qlight convert` end to end: the installed command in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from qlight.timetags.io import read_photon_hdf5, read_ptu, write_ptu
+
+_SCRIPT = Path(sys.executable).with_name("qlight")
+_QLIGHT = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "qlight"]
+_DATA = Path("/work/shared/data/picoquant")
+if not _DATA.is_dir():
+    _DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "picoquant"
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run(
+        [*_QLIGHT, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+
+
+def _json_run(args: list[str], cwd: Path) -> dict[str, Any]:
+    proc = _run([*args, "--json"], cwd)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # no progress bar or log noise in --json mode
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1, "exactly one JSON object on stdout"
+    out = json.loads(lines[0])
+    assert isinstance(out, dict)
+    return out
+
+
+def _t3_file(folder: Path) -> tuple[Path, list[np.ndarray]]:
+    rng = np.random.default_rng(5)
+    period, res = 12_500, 25
+    chans = []
+    for n in (3000, 2000):
+        sync = np.sort(rng.integers(0, 8 * 10**7, n))  # 1 s at 80 MHz
+        chans.append(np.sort(sync * period + rng.integers(0, period // res, n) * res))
+    p = write_ptu(
+        folder / "t3.ptu", chans, mode="T3", resolution_ps=res, sync_period_ps=period,
+        acquisition_time_s=1.0,
+    )  # fmt: skip
+    return p, chans
+
+
+def test_info_json_reports_header_counts_and_rates(tmp_path: Path) -> None:
+    p, _ = _t3_file(tmp_path)
+    out = _json_run(["info", str(p), "--tags"], tmp_path)
+    assert out["format"] == "PTU"
+    assert (out["record_type"], out["mode"], out["instrument"]) == (
+        "HydraHarp2T3",
+        "T3",
+        "HydraHarp 400",
+    )
+    assert out["resolution_ps"] == 25.0
+    assert out["global_resolution_ps"] == 12_500.0
+    assert out["sync_rate_hz"] == 80e6
+    assert out["acquisition_time_s"] == 1.0
+    assert out["channels"] == {
+        "0": {"counts": 3000, "rate_per_s": 3000.0},
+        "1": {"counts": 2000, "rate_per_s": 2000.0},
+    }
+    assert out["n_photons"] == 5000
+    assert out["tags"]["CreatorSW_Name"] == "qlight"  # --tags adds every header tag
+    proc = _run(["info", str(p)], tmp_path)  # human output
+    assert proc.returncode == 0, proc.stderr
+    assert "channel 0" in proc.stdout
+    assert "3,000 tags, 3,000.0 /s" in proc.stdout
+
+
+def test_convert_round_trip_is_exact(tmp_path: Path) -> None:
+    p, chans = _t3_file(tmp_path)
+    out = _json_run(["convert", str(p), "t3.h5"], tmp_path)
+    assert (out["from"], out["to"]) == ("PTU", "Photon-HDF5")
+    assert out["channels"] == {"0": 3000, "1": 2000}
+    data = read_photon_hdf5(tmp_path / "t3.h5")
+    for c, t in enumerate(chans):
+        np.testing.assert_array_equal(data.t_ps[c], t)
+    assert data.metadata.get("laser_repetition_rate", 80e6) == pytest.approx(80e6)
+    back = _json_run(["convert", "t3.h5", "back.ptu", "--record-type", "MultiHarp"], tmp_path)
+    assert (back["from"], back["to"]) == ("Photon-HDF5", "PTU")
+    meta, got = read_ptu(tmp_path / "back.ptu")
+    assert (meta.record_type, meta.mode) == ("MultiHarpT2", "T2")
+    for c, t in enumerate(chans):
+        np.testing.assert_array_equal(got[c], t)
+    info = _json_run(["info", "t3.h5"], tmp_path)
+    assert info["format"] == "Photon-HDF5"
+    assert info["n_photons"] == 5000
+
+
+@pytest.mark.skipif(not _DATA.is_dir(), reason=f"PicoQuant sample files not found at {_DATA}")
+def test_real_file_info_and_convert(tmp_path: Path) -> None:
+    out = _json_run(["info", str(_DATA / "picoharp_v30_t2.ptu")], tmp_path)
+    assert out["instrument"] == "PicoHarp 300"
+    assert out["channels"]["0"]["counts"] == 531477
+    assert out["channels"]["1"]["counts"] == 388700
+    assert out["duration_s"] == 7.652  # the run stopped early (TTResult_StopAfter)
+    conv = _json_run(["convert", str(_DATA / "hydraharp_v20_t2.ptu"), "hh.h5"], tmp_path)
+    assert conv["channels"] == {"0": 305565}
+    assert conv["padded_empty_detectors"] is True  # one detector; Photon-HDF5 HBT needs two
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
+    p, _ = _t3_file(tmp_path)
+    (tmp_path / "cut.ptu").write_bytes(p.read_bytes()[:-10])
+    cases = [
+        (["info", "missing.ptu"], "must be an existing file"),
+        (["info", "cut.ptu"], "truncated file"),
+        (["convert", "t3.ptu", "out.txt"], "must end in .ptu, .h5 or .hdf5"),
+    ]  # each command starts a Python process (~3 s), so a few representative cases only;
+    # the error paths themselves are unit-tested in test_ptu_read.py and test_stream.py
+    for args, message in cases:
+        proc = _run(args, tmp_path)
+        assert proc.returncode == 2, args
+        assert proc.stdout == ""
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1, proc.stderr
+        assert message in lines[0]
