@@ -893,3 +893,54 @@ def ptu_group_by_channel(channel: list[int], t: list[int]) -> dict[int, list[int
     for c, v in zip(channel, t, strict=True):
         out.setdefault(int(c), []).append(int(v))
     return out
+
+
+def tt2_multitau_counts(
+    a_ps: list[int], b_ps: list[int], base_ps: int, n_levels: int, points: int
+) -> list[int]:
+    """Multi-tau pair counts by definition: level l, lag d counts pairs with
+    ⌊b/Δl⌋ − ⌊a/Δl⌋ = d, Δl = base·2^l, d = 0 … B−1 at level 0 and B/2 … B−1 above."""
+    counts: list[int] = []
+    for level in range(n_levels):
+        step = base_ps * 2**level
+        first = 0 if level == 0 else points // 2
+        for d in range(first, points):
+            counts.append(sum(1 for x in a_ps for y in b_ps if y // step - x // step == d))
+    return counts
+
+
+def tt2_coincidences(channels: list[list[int]], window_ps: int) -> int:
+    """All tuples with one tag per channel and max − min < window (itertools.product)."""
+    import itertools
+
+    return sum(1 for tup in itertools.product(*channels) if max(tup) - min(tup) < window_ps)
+
+
+def tt2_lifetime_t2(
+    sync_ps: list[int], t_ps: list[int], bin_ps: int, range_ps: int, delay_ps: int = 0
+) -> tuple[list[int], int]:
+    """Each photon against the latest sync ≤ t + delay, by linear search; (counts, outside)."""
+    counts = [0] * (range_ps // bin_ps)
+    outside = 0
+    for t in t_ps:
+        y = t + delay_ps
+        before = [s for s in sync_ps if s <= y]
+        if not before or y - max(before) >= range_ps:
+            outside += 1
+        else:
+            counts[(y - max(before)) // bin_ps] += 1
+    return counts, outside
+
+
+def tt2_trace(channels: list[list[int]], bin_ps: int, start_ps: int, stop_ps: int) -> list[int]:
+    """Photons per whole bin [start + k·Δ, start + (k+1)·Δ), by testing every bin."""
+    n = (stop_ps - start_ps) // bin_ps
+    return [
+        sum(
+            1
+            for ch in channels
+            for t in ch
+            if start_ps + k * bin_ps <= t < start_ps + (k + 1) * bin_ps
+        )
+        for k in range(n)
+    ]

@@ -11,14 +11,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from tests._data import PICOQUANT_DIR, needs_picoquant
 
 from qlight.timetags.io import read_photon_hdf5, read_ptu, write_ptu
 
 _SCRIPT = Path(sys.executable).with_name("qlight")
 _QLIGHT = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "qlight"]
-_DATA = Path("/work/shared/data/picoquant")
-if not _DATA.is_dir():
-    _DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "picoquant"
+_DATA = PICOQUANT_DIR
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -104,7 +103,7 @@ def test_convert_round_trip_is_exact(tmp_path: Path) -> None:
     assert info["n_photons"] == 5000
 
 
-@pytest.mark.skipif(not _DATA.is_dir(), reason=f"PicoQuant sample files not found at {_DATA}")
+@needs_picoquant
 def test_real_file_info_and_convert(tmp_path: Path) -> None:
     out = _json_run(["info", str(_DATA / "picoharp_v30_t2.ptu")], tmp_path)
     assert out["instrument"] == "PicoHarp 300"

@@ -13,6 +13,7 @@ from tests.naive import tt_g2_cw, tt_pulsed_peaks
 
 from qlight.errors import ParameterError
 from qlight.timetags.g2 import G2Histogram, g2_at_zero, g2_cw, g2_pulsed_ratio
+from qlight.timetags.g2_pulsed import g2_pulsed
 
 _tags = st.lists(st.integers(min_value=0, max_value=400), min_size=1, max_size=20).map(sorted)
 
@@ -236,3 +237,92 @@ def test_g2_pulsed_ratio_rejects_bad_input(kwargs: dict[str, object], name: str)
     args.update(kwargs)
     with pytest.raises(ParameterError, match=rf"^{name}="):
         g2_pulsed_ratio(np.array([0]), np.array([1]), **args)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("normalization", ["side_peaks", "poisson"])
+@pytest.mark.parametrize(
+    "p_n",
+    [
+        [0.2, 0.7, 0.1],  # g2(0) = 0.2/0.81
+        [math.exp(-0.6) * 0.6**k / math.factorial(k) for k in range(7)],  # ≈ Poisson: 1
+    ],
+)
+def test_g2_pulsed_both_normalisations_recover_known_g2(
+    p_n: list[float], normalization: str
+) -> None:
+    # Independent pulses: the side-peak area is N_pulses·<n_a><n_b> = N1·N2·P/T up to the
+    # edge factor (T − k·P)/T ≥ 1 − 7/200_002, far below the statistical error. So both
+    # references must give the known g2(0) and side peaks of 1, within 4 reported errors.
+    p_n = list(np.array(p_n) / np.sum(p_n))
+    mean = sum(k * p for k, p in enumerate(p_n))
+    want = sum(k * (k - 1) * p for k, p in enumerate(p_n)) / mean**2
+    rng = np.random.default_rng(11)
+    period = 12_500
+    a, b = _pulsed_stream(rng, 200_000, period, p_n, eta=0.2)
+    res = g2_pulsed(
+        a,
+        b,
+        period_ps=period,
+        duration_ps=200_002 * period,
+        bin_ps=500,
+        n_side_peaks=3,
+        integration_ps=period // 2,
+        normalization=normalization,
+    )
+    assert res.normalization == normalization
+    assert res.peak_k.tolist() == [-3, -2, -1, 0, 1, 2, 3]
+    assert abs(res.g2_0 - want) < 4 * res.g2_0_err
+    assert res.g2_0 == res.peak_g2[3]
+    side = np.delete(np.arange(7), 3)
+    assert np.all(np.abs(res.peak_g2[side] - 1.0) < 4 * res.peak_g2_err[side])
+    # peak areas are exact pair counts in [k·P − w/2, k·P + w/2)
+    want_peaks = tt_pulsed_peaks(list(a[:300]), list(b[:300]), period, 3, period // 2)
+    small = g2_pulsed(
+        a[:300],
+        b[:300],
+        period_ps=period,
+        duration_ps=200_002 * period,
+        bin_ps=125,
+        n_side_peaks=3,
+        integration_ps=period // 2,
+        normalization=normalization,
+    )
+    assert small.peak_counts.tolist() == want_peaks
+    # the histogram covers the peaks: its bins inside each window sum to the peak area
+    # (here bins of 125 ps tile [k·P − P/4, k·P + P/4) exactly)
+    for k, c in zip(small.peak_k, small.peak_counts, strict=True):
+        sel = (small.lags_ps >= k * period - period // 4) & (
+            small.lags_ps < k * period + period // 4
+        )
+        assert small.counts[sel].sum() == c
+
+
+def test_g2_pulsed_poisson_reference_is_n1_n2_over_frep_t() -> None:
+    a = np.array([0, 1000, 2000, 3000])
+    b = np.array([10, 1010, 2500])
+    res = g2_pulsed(
+        a, b, period_ps=1000, duration_ps=4000, bin_ps=100, n_side_peaks=1, normalization="poisson"
+    )
+    assert res.reference_area == pytest.approx(4 * 3 * 1000 / 4000)
+    # central peak [−500, 500): pairs (0,10), (1000,1010), (2000, 2500)? 500 is out → 2 pairs
+    assert res.peak_counts.tolist() == tt_pulsed_peaks(list(a), list(b), 1000, 1, 1000)
+    assert res.g2_0 == pytest.approx(res.peak_counts[1] / 3.0)
+    np.testing.assert_allclose(res.g2 * 3.0 * 100 / 1000, res.counts)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"normalization": "area"}, "normalization"),
+        ({"duration_ps": 0}, "duration_ps"),
+        ({"duration_ps": 10}, "duration_ps"),
+        ({"bin_ps": 0}, "bin_ps"),
+        ({"period_ps": -1}, "period_ps"),
+        ({"integration_ps": 2000}, "peak_width_ps"),
+    ],
+)
+def test_g2_pulsed_rejects_bad_input(kwargs: dict[str, object], name: str) -> None:
+    args: dict[str, object] = {"period_ps": 1000, "duration_ps": 10_000, "bin_ps": 100}
+    args.update(kwargs)
+    with pytest.raises(ParameterError, match=rf"^{name}="):
+        g2_pulsed(np.array([0, 5000]), np.array([100, 900]), **args)  # type: ignore[arg-type]

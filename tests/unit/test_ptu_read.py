@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests._data import PICOQUANT_DIR, needs_picoquant
 from tests.naive import ptu_decode
 
 from qlight.errors import FileFormatError, ParameterError
@@ -30,12 +31,8 @@ from qlight.timetags.io._ptu_records import (
     decode_records,
 )
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "picoquant"
-if not DATA.is_dir():  # the work tree may sit elsewhere; the steering layout has ../shared
-    DATA = Path("/work/shared/data/picoquant")
-needs_data = pytest.mark.skipif(
-    not DATA.is_dir(), reason=f"PicoQuant sample files not found at {DATA} (../shared/data)"
-)
+DATA = PICOQUANT_DIR
+needs_data = needs_picoquant
 
 LAYOUT_NAMES = {
     PH_T2: "PicoHarpT2",

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from qlight import __version__
+from qlight.cli import timetags_analysis
 from qlight.cli.demo import demo
 from qlight.cli.design import design_app
 from qlight.cli.qkd import qkd_app
@@ -50,6 +51,9 @@ app.add_typer(design_app, name="design")
 app.command("info")(info)
 app.command("convert")(convert)
 app.add_typer(qkd_app, name="qkd")
+app.command("g2")(timetags_analysis.g2)
+app.command("lifetime")(timetags_analysis.lifetime)
+app.command("trace")(timetags_analysis.trace)
 
 
 def main() -> None:

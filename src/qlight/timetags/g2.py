@@ -7,6 +7,8 @@ Two estimators, both built on :func:`qlight.timetags.correlate.cross_correlate`:
   ``N1·N2·Δτ·(T − |τ|)/T²``.
 * :func:`g2_pulsed_ratio` — pulsed excitation: the area of the central peak divided by the
   mean area of the side peaks at multiples of the repetition period.
+* :func:`qlight.timetags.g2_pulsed.g2_pulsed` — pulsed excitation, every peak normalised by
+  the mean side peak or by ``N1·N2/(f_rep·T)`` (its own module).
 
 References
 ----------
@@ -28,7 +30,15 @@ from qlight._validation import check_positive_int
 from qlight.errors import ParameterError
 from qlight.timetags.correlate import as_time_tags, check_integer, cross_correlate
 
-__all__ = ["G2Histogram", "PulsedG2", "g2_at_zero", "g2_cw", "g2_pulsed_ratio"]
+__all__ = [
+    "G2Histogram",
+    "PulsedG2",
+    "check_span",
+    "g2_at_zero",
+    "g2_cw",
+    "g2_cw_from_counts",
+    "g2_pulsed_ratio",
+]
 
 
 @dataclass(frozen=True)
@@ -177,30 +187,70 @@ def g2_cw(
     lags_ps, counts = cross_correlate(a, b, window_ps=window_ps, bin_ps=bin_ps)
     if window >= duration:
         raise ParameterError("window_ps", window_ps, f"must be < duration_ps={duration}")
-    _check_span(a, b, duration)
-    width = int(bin_ps)
-    centers = lags_ps.astype(np.float64) + 0.5 * width
-    expected = _expected_uncorrelated(centers, int(a.size), int(b.size), width, duration)
-    if a.size == 0 or b.size == 0:
+    check_span(a, b, duration)
+    return g2_cw_from_counts(
+        lags_ps, counts, n_a=int(a.size), n_b=int(b.size), duration_ps=duration
+    )
+
+
+def g2_cw_from_counts(
+    lags_ps: NDArray[np.int64],
+    counts: NDArray[np.int64],
+    *,
+    n_a: int,
+    n_b: int,
+    duration_ps: int,
+) -> G2Histogram:
+    """Normalise an all-pairs histogram (from :func:`cross_correlate`) as in :func:`g2_cw`.
+
+    Used when the histogram was accumulated elsewhere (chunk by chunk, see
+    :mod:`qlight.timetags.streaming`). ``lags_ps`` must be the uniform left edges
+    ``−W … W − Δ`` that :func:`cross_correlate` returns.
+
+    Raises
+    ------
+    ParameterError
+        If the lags are not uniform and symmetric, or the duration is not larger than the
+        window.
+
+    References
+    ----------
+    CW normalisation ``N1·N2·Δτ·(T−|τ|)/T²``: ``REFERENCES.md`` ("Time tags").
+    """
+    lags = np.asarray(lags_ps, dtype=np.int64)
+    if (
+        lags.size < 2
+        or np.any(np.diff(lags) != lags[1] - lags[0])
+        or lags[0] != -lags[-1] - (lags[1] - lags[0])
+    ):
+        raise ParameterError("lags_ps", "array", "must be the uniform edges −W … W − bin")
+    width = int(lags[1] - lags[0])
+    window = int(-lags[0])
+    duration = check_integer("duration_ps", duration_ps)
+    if window >= duration:
+        raise ParameterError("duration_ps", duration_ps, f"must be > window_ps={window}")
+    centers = lags.astype(np.float64) + 0.5 * width
+    expected = _expected_uncorrelated(centers, n_a, n_b, width, duration)
+    if n_a == 0 or n_b == 0:
         g2 = np.full(counts.shape, np.nan)
         g2_err = np.full(counts.shape, np.nan)
     else:
         g2 = counts / expected
         g2_err = np.sqrt(np.maximum(counts, 1).astype(np.float64)) / expected
     return G2Histogram(
-        lags_ps=lags_ps,
+        lags_ps=lags,
         counts=counts,
         g2=g2,
         g2_err=g2_err,
         bin_ps=width,
         window_ps=window,
-        n_a=int(a.size),
-        n_b=int(b.size),
+        n_a=n_a,
+        n_b=n_b,
         duration_ps=duration,
     )
 
 
-def _check_span(a: NDArray[np.int64], b: NDArray[np.int64], duration: int) -> None:
+def check_span(a: NDArray[np.int64], b: NDArray[np.int64], duration: int) -> None:
     """Raise if the tags of both channels together span more than ``duration`` ps."""
     firsts = [int(x[0]) for x in (a, b) if x.size]
     lasts = [int(x[-1]) for x in (a, b) if x.size]
