@@ -944,3 +944,44 @@ def tt2_trace(channels: list[list[int]], bin_ps: int, start_ps: int, stop_ps: in
         )
         for k in range(n)
     ]
+
+
+def pa_toeplitz_product(key_bits: list[int], seed_bits: list[int], n_out: int) -> list[int]:
+    """GF(2) product of the explicit Toeplitz matrix T[i, j] = seed[i − j + n − 1] with the key."""
+    n = len(key_bits)
+    return [sum(seed_bits[i - j + n - 1] * key_bits[j] for j in range(n)) % 2 for i in range(n_out)]
+
+
+def pa_syndrome(checks: list[list[int]], bits: list[int]) -> list[int]:
+    """Parity of the bits each check (a list of variable indices) touches."""
+    return [sum(bits[j] for j in row) % 2 for row in checks]
+
+
+# ---- qkd post-processing (engineer HF): pp_ oracles ----
+def pp_toeplitz_hash(key: list[int], seed: list[int], t: int) -> list[int]:
+    """T·key over GF(2) with T[i][j] = seed[i - j + n - 1], by the definition."""
+    n = len(key)
+    return [sum(seed[i - j + n - 1] * key[j] for j in range(n)) % 2 for i in range(t)]
+
+
+def pp_poly_hash(r: int, data: bytes) -> int:
+    """Σ c_i r^(L-i+1) mod 2^127-1 over 15-byte little-endian chunks of data + b'\\x01'."""
+    p = (1 << 127) - 1
+    data = data + b"\x01"
+    chunks = [int.from_bytes(data[i : i + 15], "little") for i in range(0, len(data), 15)]
+    ell = len(chunks)
+    return sum(c * pow(r, ell - i, p) for i, c in enumerate(chunks)) % p
+
+
+def pp_range_parity(key: list[int], perm: list[int], lo: int, hi: int) -> int:
+    """Parity of key[perm[lo]] ... key[perm[hi - 1]]."""
+    return sum(key[perm[i]] for i in range(lo, hi)) % 2
+
+
+def pp_node_range(h: int, lo: int, hi: int) -> tuple[int, int]:
+    """Range of heap node h (root 1) by recursive halving with mid = (lo + hi) // 2."""
+    if h == 1:
+        return lo, hi
+    plo, phi = pp_node_range(h // 2, lo, hi)
+    mid = (plo + phi) // 2
+    return (plo, mid) if h % 2 == 0 else (mid, phi)

@@ -250,3 +250,15 @@ from qlight.cli._qkd_simulate import qkd_simulate  # noqa: E402
 
 qkd_app.command("simulate")(qkd_simulate)
 # ---- end of qkd simulate ----
+
+# ---- qkd reconcile (engineer HF) ----
+from qlight.cli._qkd_reconcile import qkd_reconcile  # noqa: E402
+
+qkd_app.command("reconcile")(qkd_reconcile)
+# ---- end of qkd reconcile ----
+
+# ---- qkd pipeline (engineer HG) ----
+from qlight.cli._qkd_pipeline import qkd_pipeline  # noqa: E402
+
+qkd_app.command("pipeline")(qkd_pipeline)
+# ---- end of qkd pipeline ----

@@ -1,0 +1,205 @@
+"""Privacy amplification by Toeplitz hashing, computed exactly over GF(2) with an FFT.
+
+A Toeplitz matrix ``T`` of size ``m × n`` over GF(2) is fixed by its ``m + n − 1`` diagonal
+bits ``s``: ``T[i, j] = s[i − j + n − 1]``. The family ``{x ↦ T x}`` over uniformly random
+seeds is 2-universal (Krawczyk, "LFSR-based hashing and authentication", CRYPTO '94,
+LNCS 839, pp. 129–139, Sec. 3), so by the leftover hash lemma (Impagliazzo, Levin, Luby,
+STOC '89; Tomamichel, Schaffner, Smith, Renner, IEEE Trans. Inf. Theory 57, 5524 (2011),
+Lemma 3) the hashed key is ε-close to uniform when ``m`` is set by the finite-key formula
+(:mod:`qlight.qkd.postprocess.pa_length`).
+
+Computation
+-----------
+``(T x)_i = Σ_j s[i − j + n − 1] x_j = (s ∗ x)[i + n − 1]``: the product is the middle ``m``
+entries of the integer convolution of the seed with the key, reduced mod 2. The convolution
+is a cyclic one of power-of-two length ``L ≥ m + n − 1`` (the wrap-around only touches the
+first ``n − 1`` entries, which are discarded), computed with float64 real FFTs and rounded.
+
+Why the rounding is exact
+-------------------------
+The exact entries are integers in ``[0, n]``. Percival, "Rapid multiplication modulo the sum
+and difference of highly composite numbers", Math. Comp. 72, 387–395 (2003), Theorem 5.1,
+bounds the error of a radix-2 FFT convolution of length ``L = 2^k`` in IEEE double precision::
+
+    ‖z' − z‖_∞ < ‖s‖₂ ‖x‖₂ [(1 + ε)^{3k} (1 + ε√5)^{3k+1} (1 + β)^{3k} − 1],  ε = 2^−53,
+
+with ``β`` the error of the precomputed twiddle factors. For 0/1 vectors ``‖s‖₂ ‖x‖₂ =
+√(|s| |x|)`` (popcounts). We evaluate the bound with ``k + 2`` in place of ``k`` (a real FFT
+is a half-length complex FFT plus one extra twiddle pass, and pocketfft's mixed radix-4
+passes do no more rounding steps per element than two radix-2 passes) and a twiddle error
+``β = 4ε`` (pocketfft computes twiddles from exactly-reduced angles with error ≲ ε). At
+``n = 10^7`` (``L = 2^24``) the bound is below ``10^−6``; rounding to the nearest integer is
+exact as long as the bound is below 1/2. :func:`fft_error_bound` computes it for every call and the
+hash refuses (``ParameterError``) where it would reach 1/4 — far beyond any key length
+this package handles (about 10^11 bits). The code also checks that every entry lies within
+1/4 of an integer, which catches a broken FFT library.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+from qlight._numba import JIT
+from qlight.errors import ParameterError
+
+__all__ = [
+    "fft_error_bound",
+    "random_seed_bits",
+    "seed_length",
+    "toeplitz_hash",
+]
+
+_EPS = 2.0**-53
+
+
+def seed_length(n_out: int, n_in: int) -> int:
+    """Number of seed bits ``m + n − 1`` of an ``m × n`` Toeplitz matrix."""
+    return int(n_out) + int(n_in) - 1
+
+
+def random_seed_bits(n_bits: int) -> NDArray[np.uint8]:
+    """``n_bits`` uniformly random bits (0/1 ``uint8``) from the operating system's CSPRNG.
+
+    Uses :func:`os.urandom` (the source behind :mod:`secrets`); never a seeded generator,
+    because the Toeplitz seed must be unpredictable to Eve until after the quantum phase.
+    """
+    if isinstance(n_bits, bool) or not isinstance(n_bits, int | np.integer) or n_bits < 1:
+        raise ParameterError("n_bits", n_bits, "must be an integer >= 1")
+    raw = np.frombuffer(os.urandom((int(n_bits) + 7) // 8), dtype=np.uint8)
+    return np.unpackbits(raw)[: int(n_bits)].copy()
+
+
+def fft_error_bound(length: int, ones_a: int, ones_b: int) -> float:
+    """Worst-case rounding error of the FFT convolution (Percival 2003, Theorem 5.1).
+
+    Parameters
+    ----------
+    length : int
+        Transform length (a power of two).
+    ones_a, ones_b : int
+        Popcounts of the two 0/1 vectors (their squared Euclidean norms).
+
+    Returns
+    -------
+    float
+        Upper bound of ``max |computed − exact|`` over the convolution, using ``k + 2``
+        stages for ``L = 2^k`` and twiddle error ``β = 4ε`` (see the module docstring).
+    """
+    k = max(int(length - 1).bit_length(), 1) + 2
+    beta = 4.0 * _EPS
+    growth = (
+        3 * k * math.log1p(_EPS)
+        + (3 * k + 1) * math.log1p(_EPS * math.sqrt(5.0))
+        + 3 * k * math.log1p(beta)
+    )
+    return math.sqrt(float(ones_a) * float(ones_b)) * math.expm1(growth)
+
+
+def _bits(name: str, value: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    arr = np.asarray(value)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ParameterError(name, arr.shape, "must be a non-empty 1-D array of bits")
+    if arr.dtype != np.uint8:
+        if not np.issubdtype(arr.dtype, np.integer) and arr.dtype != np.bool_:
+            raise ParameterError(name, arr.dtype, "must hold integers 0/1")
+        arr = arr.astype(np.uint8)
+    if int(arr.max()) > 1:
+        raise ParameterError(name, int(arr.max()), "must hold only 0 and 1")
+    return np.ascontiguousarray(arr)
+
+
+def toeplitz_hash(
+    key_bits: NDArray[np.uint8], seed_bits: NDArray[np.uint8], n_out: int
+) -> NDArray[np.uint8]:
+    """Hash an ``n``-bit key to ``n_out`` bits with the Toeplitz matrix of ``seed_bits``.
+
+    Computes ``y = T x mod 2`` with ``T[i, j] = seed[i − j + n − 1]`` (Krawczyk 1994), by
+    an FFT convolution whose rounding is proven exact (module docstring).
+
+    Parameters
+    ----------
+    key_bits : array of 0/1, length n
+        The reconciled key.
+    seed_bits : array of 0/1, length ``n_out + n − 1``
+        The Toeplitz seed (from :func:`random_seed_bits`, shared over the authenticated
+        channel).
+    n_out : int
+        Output length ``m >= 1`` (privacy amplification compresses, ``m <= n``; a
+        verification tag of a short key may be longer than the key).
+
+    Returns
+    -------
+    numpy.ndarray of uint8
+        The ``m`` output bits.
+    """
+    x = _bits("key_bits", key_bits)
+    s = _bits("seed_bits", seed_bits)
+    n = x.size
+    if isinstance(n_out, bool) or not isinstance(n_out, int | np.integer):
+        raise ParameterError("n_out", n_out, "must be an integer")
+    m = int(n_out)
+    if m < 1:
+        raise ParameterError("n_out", m, "must be >= 1")
+    if s.size != m + n - 1:
+        raise ParameterError("seed_bits", s.size, f"must have n_out + n - 1 = {m + n - 1} bits")
+    if m <= _DIRECT_MAX_BITS:
+        return _direct_hash(x, s, m)
+    length = 1 << max(int(m + n - 2).bit_length(), 1)
+    ones_x, ones_s = int(np.count_nonzero(x)), int(np.count_nonzero(s))
+    if ones_x == 0 or ones_s == 0:
+        return np.zeros(m, dtype=np.uint8)
+    bound = fft_error_bound(length, ones_x, ones_s)
+    if bound >= 0.25:
+        raise ParameterError("key_bits", n, "is too long for a provably exact FFT hash")
+    fx = np.fft.rfft(x.astype(np.float64), n=length)
+    fx *= np.fft.rfft(s.astype(np.float64), n=length)
+    conv = np.fft.irfft(fx, n=length)[n - 1 : n - 1 + m]
+    rounded = np.rint(conv)
+    if float(np.max(np.abs(conv - rounded))) >= 0.25:  # pragma: no cover - broken FFT only
+        raise ArithmeticError("FFT convolution is not within 1/4 of an integer")
+    out: NDArray[np.uint8] = (rounded.astype(np.int64) & 1).astype(np.uint8)
+    return out
+
+
+#: Outputs up to this many bits (verification tags) use the word-packed direct product:
+#: O(n·⌈m/64⌉) word operations beat two FFTs of length > n + m.
+_DIRECT_MAX_BITS = 256
+
+
+@njit(**JIT)  # type: ignore[untyped-decorator]
+def _toeplitz_words(
+    key: NDArray[np.uint8], seed_words: NDArray[np.uint64], n_words: int
+) -> NDArray[np.uint64]:  # pragma: no cover - numba
+    n = key.size
+    out = np.zeros(n_words, dtype=np.uint64)
+    for j in range(n):
+        if key[j] == 0:
+            continue
+        o0 = n - 1 - j
+        for c in range(n_words):
+            o = o0 + 64 * c
+            w = o >> 6
+            sh = o & 63
+            v = seed_words[w] >> np.uint64(sh)
+            if sh != 0:
+                v |= seed_words[w + 1] << np.uint64(64 - sh)
+            out[c] ^= v
+    return out
+
+
+def _direct_hash(x: NDArray[np.uint8], s: NDArray[np.uint8], m: int) -> NDArray[np.uint8]:
+    """``T x mod 2`` row by row in 64-bit words (exact; for short outputs)."""
+    n = x.size
+    n_words = -(-m // 64)
+    padded = np.zeros(64 * (-(-(n + 64 * n_words) // 64) + 1), dtype=np.uint8)
+    padded[: s.size] = s
+    words = np.packbits(padded.reshape(-1, 8)[:, ::-1]).view("<u8")  # bit i of word w = s[64w+i]
+    tag_words = _toeplitz_words(x, np.ascontiguousarray(words, dtype=np.uint64), n_words)
+    bits = np.unpackbits(tag_words.astype("<u8").view(np.uint8), bitorder="little")
+    out: NDArray[np.uint8] = bits[:m].copy()
+    return out
