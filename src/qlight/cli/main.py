@@ -15,6 +15,7 @@ from qlight.cli import timetags_analysis
 from qlight.cli.demo import demo
 from qlight.cli.design import design_app
 from qlight.cli.qkd import qkd_app
+from qlight.cli.registry import registry_app
 from qlight.cli.simulate import simulate_app
 from qlight.cli.timetags_io import convert, info
 
@@ -51,6 +52,7 @@ app.add_typer(design_app, name="design")
 app.command("info")(info)
 app.command("convert")(convert)
 app.add_typer(qkd_app, name="qkd")
+app.add_typer(registry_app, name="registry")
 app.command("g2")(timetags_analysis.g2)
 app.command("lifetime")(timetags_analysis.lifetime)
 app.command("trace")(timetags_analysis.trace)

@@ -1,0 +1,1 @@
+"""Versioned migration scripts of the registry schema."""
