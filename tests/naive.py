@@ -1039,3 +1039,60 @@ def map_grid_mle(
             if ll > best[0]:
                 best = (ll, x0, y0)
     return best[1], best[2]
+
+
+# ---- mapping registration (engineer HK): reg_ oracles ----
+def reg_similarity_lsq(
+    src: list[tuple[float, float]], dst: list[tuple[float, float]], w: list[float]
+) -> tuple[float, float, float, float]:
+    """(tx, ty, θ, s) minimising Σ wᵢ|dstᵢ − s R(θ) srcᵢ − t|² by generic nonlinear least
+    squares from a far start (no closed form, no SVD)."""
+    import math
+
+    import scipy.optimize
+
+    def resid(p: list[float]) -> list[float]:
+        tx, ty, th, s = p
+        out = []
+        for (x, y), (u, v), wi in zip(src, dst, w, strict=True):
+            px = s * (math.cos(th) * x - math.sin(th) * y) + tx
+            py = s * (math.sin(th) * x + math.cos(th) * y) + ty
+            out += [math.sqrt(wi) * (u - px), math.sqrt(wi) * (v - py)]
+        return out
+
+    scale = max(max(abs(c) for pt in src + dst for c in pt), 1e-30)
+    best = None
+    for th0 in (0.0, 1.5, 3.0, -1.5):
+        r = scipy.optimize.least_squares(
+            lambda p: [c / scale for c in resid([p[0] * scale, p[1] * scale, p[2], p[3]])],
+            [0.0, 0.0, th0, 1.0],
+            xtol=1e-15,
+            ftol=1e-15,
+            gtol=1e-15,
+        )
+        if best is None or r.cost < best.cost:
+            best = r
+    assert best is not None
+    tx, ty, th, s = best.x
+    if s < 0:  # s R(θ) = (−s) R(θ + π)
+        s, th = -s, th + math.pi
+    return float(tx * scale), float(ty * scale), math.remainder(float(th), 2 * math.pi), float(s)
+
+
+def reg_nearest_pairs(
+    chip: list[tuple[float, float]], stage_in_chip: list[tuple[float, float]], gate: float
+) -> list[tuple[int, int]]:
+    """Sorted one-to-one (chip, spot) pairs: each spot's nearest chip point within the gate,
+    keeping for a chip point only its closest spot (double loop)."""
+    import math
+
+    best: dict[int, tuple[float, int]] = {}
+    for i, (x, y) in enumerate(stage_in_chip):
+        d_best, k_best = math.inf, -1
+        for k, (cx, cy) in enumerate(chip):
+            d = math.hypot(cx - x, cy - y)
+            if d < d_best:
+                d_best, k_best = d, k
+        if d_best <= gate and (k_best not in best or d_best < best[k_best][0]):
+            best[k_best] = (d_best, i)
+    return sorted((k, i) for k, (_, i) in best.items())

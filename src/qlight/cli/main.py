@@ -13,6 +13,7 @@ import typer
 from qlight import __version__
 from qlight.cli import timetags_analysis
 from qlight.cli.demo import demo
+from qlight.cli.demo_powercycle import demo_powercycle
 from qlight.cli.design import design_app
 from qlight.cli.qkd import qkd_app
 from qlight.cli.registry import registry_app
@@ -48,6 +49,7 @@ def _root(
 
 app.add_typer(simulate_app, name="simulate")
 app.command("demo")(demo)
+app.command("demo-powercycle")(demo_powercycle)
 app.add_typer(design_app, name="design")
 app.command("info")(info)
 app.command("convert")(convert)
