@@ -188,14 +188,15 @@ def test_power_cycle_error_magnitudes(referenced: bool, lo: float, hi: float) ->
     stage = StageModel(cfg, FrameTransform(), np.random.default_rng(0))
     rng = np.random.default_rng(11)
     mags, rots = [], []
+    mount = stage.transform
     for _ in range(400):
-        before = stage.transform
         res = stage.power_cycle(rng)
         mags.append(math.hypot(*res.translation_error_m))
         rots.append(res.rotation_error_rad)
-        # the chip centre moves by exactly the translation error
+        # the chip centre sits exactly the translation error away from its mount position:
+        # homing errors are fresh draws about the reference and never accumulate
         cx, cy = res.transform.chip_to_stage(0.0, 0.0)
-        bx, by = before.chip_to_stage(0.0, 0.0)
+        bx, by = mount.chip_to_stage(0.0, 0.0)
         assert float(cx) - float(bx) == pytest.approx(res.translation_error_m[0], abs=1e-15)
         assert float(cy) - float(by) == pytest.approx(res.translation_error_m[1], abs=1e-15)
         assert stage.drift_offset_m(0.0) == (0.0, 0.0, 0.0)
@@ -206,6 +207,30 @@ def test_power_cycle_error_magnitudes(referenced: bool, lo: float, hi: float) ->
     p = stats.kstest(np.log(m), stats.uniform(math.log(lo), math.log(hi / lo)).cdf).pvalue
     assert p > 1e-3
     assert np.std(rots) == pytest.approx(cfg.homing_rotation_sd_rad, rel=4 / math.sqrt(800))
+
+
+def test_homing_errors_do_not_accumulate_but_reseats_do() -> None:
+    # 300 unreferenced cycles: focus offset and chip centre stay within one homing error of
+    # the mount (a random walk would have left the ±100 µm z travel long before).
+    cfg = StageConfig(referenced_homing=False)
+    stage = StageModel(cfg, FrameTransform(), np.random.default_rng(0), focus_offset_m=1e-6)
+    rng = np.random.default_rng(12)
+    zmax = cfg.homing_z_error_unreferenced_m[1]
+    xymax = cfg.homing_error_unreferenced_m[1]
+    for _ in range(300):
+        res = stage.power_cycle(rng)
+        assert abs(res.focus_offset_m - 1e-6) <= zmax + 1e-12
+        assert math.hypot(*res.transform.chip_to_stage(0.0, 0.0)) <= xymax + 1e-12
+    # a re-seat moves the mount itself (tens of µm): later plain cycles stay within one
+    # homing error of the NEW mount position, not of the old one
+    stage.power_cycle(rng, reseated=True)
+    mx, my = stage.mount_transform.chip_to_stage(0.0, 0.0)
+    new_mount = (float(mx), float(my))
+    assert math.hypot(*new_mount) >= cfg.reseat_translation_m[0] - 1e-12  # moved by |r| >= 5 µm
+    for _ in range(50):
+        res = stage.power_cycle(rng)
+        px, py = res.transform.chip_to_stage(0.0, 0.0)
+        assert math.hypot(float(px) - new_mount[0], float(py) - new_mount[1]) <= xymax + 1e-12
 
 
 def test_reseated_sample_rotates_up_to_two_degrees() -> None:

@@ -216,9 +216,11 @@ class StageConfig:
 class PowerCycleResult:
     """What changed on a power cycle (ground truth; only the twin's truth interface sees it).
 
-    ``transform`` and ``focus_offset_m`` are the new true values; the errors are relative to
-    the values before the cycle. ``new_spots`` are background spots that appeared (the caller
-    adds them to its runtime scene); bleached emitters stay dark, which is runtime state.
+    ``transform`` and ``focus_offset_m`` are the new true values; the errors are this
+    cycle's homing error plus any re-seat, relative to the sample's mount before the cycle
+    (homing errors do not accumulate over cycles; re-seats do). ``new_spots`` are background
+    spots that appeared (the caller adds them to its runtime scene); bleached emitters stay
+    dark, which is runtime state.
     """
 
     transform: FrameTransform
@@ -321,11 +323,19 @@ class StageModel:
         self.config = config
         self.transform = transform
         self.focus_offset_m = check_finite("focus_offset_m", focus_offset_m)
+        # Where the sample sits on the stage when homing is perfect; only re-seating moves it.
+        self._mount_transform = transform
+        self._mount_focus_offset_m = self.focus_offset_m
         self.position_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
         self.time_s = 0.0
         self._thermal = ThermalModel(config.thermal)
         self._move_rng, drift_rng = rng.spawn(2)
         self._start_drift(drift_rng)
+
+    @property
+    def mount_transform(self) -> FrameTransform:
+        """Chip → stage transform with a perfect homing (moved only by re-seating the sample)."""
+        return self._mount_transform
 
     def _start_drift(self, rng: np.random.Generator) -> None:
         c = self.config
@@ -416,9 +426,11 @@ class StageModel:
 
         The stage re-homes to (0, 0, 0) with a lateral error of log-uniform magnitude in the
         configured range (referenced or not) and uniform direction, a z error likewise with
-        random sign, and a small rotation; a re-seated sample adds a rotation uniform in
-        ±``reseat_rotation_max_rad`` about the chip centre and a translation of uniform
-        magnitude in ``reseat_translation_m``. The temperature restarts cold, so the drift
+        random sign, and a small rotation. Homing errors are independent draws about the
+        mechanical reference, so they do not accumulate over power cycles; only a re-seated
+        sample moves that reference (a rotation uniform in ±``reseat_rotation_max_rad`` about
+        the chip centre and a translation of uniform magnitude in ``reseat_translation_m``),
+        and re-seats do accumulate. The temperature restarts cold, so the drift
         restarts with a new realisation. If ``chip`` is given, new background spots are
         drawn with :func:`qlight.physics.chip.draw_new_spots`.
         """
@@ -431,22 +443,19 @@ class StageModel:
         ex, ey = mag * math.cos(ang), mag * math.sin(ang)
         ez = _log_uniform(rng, zlo, zhi) * (1.0 if rng.random() < 0.5 else -1.0)
         rot = c.homing_rotation_sd_rad * float(rng.standard_normal())
-        if reseated:
+        if reseated:  # the sample moved on its mount: this one accumulates
             rmag = rng.uniform(*c.reseat_translation_m)
             rang = rng.uniform(0.0, 2.0 * math.pi)
-            ex += rmag * math.cos(rang)
-            ey += rmag * math.sin(rang)
-            rot += rng.uniform(-c.reseat_rotation_max_rad, c.reseat_rotation_max_rad)
-            ez += rng.uniform(-c.reseat_z_max_m, c.reseat_z_max_m)
-        # rotate about the chip centre's stage position, then translate by the error
-        cx, cy = self.transform.tx_m, self.transform.ty_m
-        error = (
-            FrameTransform(cx + ex, cy + ey)
-            .compose(FrameTransform(rotation_rad=rot))
-            .compose(FrameTransform(-cx, -cy))
-        )
-        self.transform = error.compose(self.transform)
-        self.focus_offset_m += ez
+            rx, ry = rmag * math.cos(rang), rmag * math.sin(rang)
+            rrot = rng.uniform(-c.reseat_rotation_max_rad, c.reseat_rotation_max_rad)
+            rz = rng.uniform(-c.reseat_z_max_m, c.reseat_z_max_m)
+            self._mount_transform = _about_centre(self._mount_transform, rx, ry, rrot)
+            self._mount_focus_offset_m += rz
+        # the homing error is a fresh draw about the (possibly new) mount
+        self.transform = _about_centre(self._mount_transform, ex, ey, rot)
+        self.focus_offset_m = self._mount_focus_offset_m + ez
+        if reseated:
+            ex, ey, rot, ez = ex + rx, ey + ry, rot + rrot, ez + rz
         self.position_m = (0.0, 0.0, 0.0)
         self.time_s = 0.0
         self._move_rng, drift_rng = rng.spawn(2)
@@ -484,3 +493,16 @@ def _in_range(name: str, value: float, span: tuple[float, float]) -> float:
 
 def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+
+
+def _about_centre(
+    transform: FrameTransform, dx_m: float, dy_m: float, rotation_rad: float
+) -> FrameTransform:
+    """``transform`` followed by a rotation about the chip centre's stage position and a shift."""
+    cx, cy = transform.tx_m, transform.ty_m
+    error = (
+        FrameTransform(cx + dx_m, cy + dy_m)
+        .compose(FrameTransform(rotation_rad=rotation_rad))
+        .compose(FrameTransform(-cx, -cy))
+    )
+    return error.compose(transform)
