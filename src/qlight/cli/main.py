@@ -12,6 +12,7 @@ import typer
 
 from qlight import __version__
 from qlight.cli import timetags_analysis
+from qlight.cli.characterize import characterize
 from qlight.cli.demo import demo
 from qlight.cli.demo_powercycle import demo_powercycle
 from qlight.cli.design import design_app
@@ -58,6 +59,7 @@ app.add_typer(registry_app, name="registry")
 app.command("g2")(timetags_analysis.g2)
 app.command("lifetime")(timetags_analysis.lifetime)
 app.command("trace")(timetags_analysis.trace)
+app.command("characterize")(characterize)
 
 
 def main() -> None:

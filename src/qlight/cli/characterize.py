@@ -1,0 +1,198 @@
+"""``qlight characterize FILES… --report OUT.html [--json]``: the emitter certificate.
+
+The first file is the acquisition that is characterized (g2, lifetime with a laser sync, count
+rate, stability). With ``--powers-mw`` (one power per file) the count rates of all files form
+the saturation series. The ``--emitter ID`` mode on the running twin needs the device service
+(issue 5) and is not implemented yet. See ``docs/characterization.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from numpy.typing import NDArray
+from rich.console import Console
+from rich.table import Table
+
+from qlight.characterization.certificate import (
+    RESULT_KEYS,
+    CertificateSettings,
+    PolarizationSeries,
+    characterize_tags,
+    file_sha256,
+)
+from qlight.characterization.report import LABELS, render_html
+from qlight.characterization.saturation import SaturationSeries
+from qlight.characterization.uncertainty import Estimate
+from qlight.cli._output import cli_errors, fail, print_json, progress
+from qlight.errors import ParameterError
+from qlight.timetags.io import iter_channels, read_header
+from qlight.timetags.streaming import file_duration_ps
+
+__all__ = ["characterize"]
+
+_SYNC = -1
+
+
+def _read(path: Path, channels: tuple[int, int], advance: Callable[[float], None]) -> tuple[
+    NDArray[np.int64], NDArray[np.int64], NDArray[np.int64] | None, int, float | None
+]:  # fmt: skip
+    if not path.is_file():
+        fail(f"{path}: no such file")
+    meta = read_header(path)
+    parts: dict[int, list[NDArray[np.int64]]] = {channels[0]: [], channels[1]: [], _SYNC: []}
+    for chunk in iter_channels(path):
+        for ch, t in chunk.items():
+            if ch in parts:
+                parts[ch].append(t)
+        advance(sum(int(t.size) for t in chunk.values()))
+    a, b, s = (
+        np.concatenate(parts[k]) if parts[k] else np.zeros(0, dtype=np.int64)
+        for k in (channels[0], channels[1], _SYNC)
+    )
+    firsts = [int(x[0]) for x in (a, b) if x.size]
+    lasts = [int(x[-1]) for x in (a, b) if x.size]
+    dur = file_duration_ps(path, min(firsts, default=None), max(lasts, default=None))
+    rate = meta.sync_rate_hz
+    period = None if rate is None or rate <= 0 else 1e12 / rate
+    sync: NDArray[np.int64] | None = None
+    if s.size:
+        sync = s
+    elif period is not None:
+        # A file with a repetition rate but no sync records (Photon-HDF5 of the twin): pulses
+        # at k · period from the acquisition start, as the twin writes them.
+        sync = np.round(np.arange(0.0, float(dur), period)).astype(np.int64)
+    return a, b, sync, dur, period
+
+
+def _channels(text: str) -> tuple[int, int]:
+    try:
+        a, b = (int(p) for p in text.split(","))
+    except ValueError:
+        raise ParameterError("--channels", text, "must be two integers A,B") from None
+    if a == b:
+        raise ParameterError("--channels", text, "must be two different channels")
+    return a, b
+
+
+def _polarization(path: Path) -> PolarizationSeries:
+    """Read ``angle_deg,counts,duration_s`` rows (a header line is allowed)."""
+    try:
+        rows = [
+            line.split(",")
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.lstrip()[0].isalpha()
+        ]
+        data = np.asarray(rows, dtype=np.float64)
+    except (OSError, ValueError) as exc:
+        raise ParameterError("--polarization-csv", str(path), f"unreadable ({exc})") from None
+    if data.ndim != 2 or data.shape[1] != 3:
+        raise ParameterError("--polarization-csv", str(path), "needs 3 columns per row")
+    return PolarizationSeries(
+        np.radians(data[:, 0]), data[:, 1].astype(np.int64), data[:, 2].astype(np.float64)
+    )
+
+
+def characterize(
+    files: Annotated[list[Path], typer.Argument(help="PTU or Photon-HDF5 files.")],
+    report: Annotated[Path, typer.Option("--report", help="HTML report to write.")],
+    json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    channels: Annotated[str, typer.Option("--channels", help="Detector channels A,B.")] = "0,1",
+    irf_sigma_ps: Annotated[
+        float,
+        typer.Option("--irf-sigma-ps", help="Combined timing response √(σ1²+σ2²) (ps)."),
+    ] = 0.0,
+    background_cps: Annotated[
+        float, typer.Option("--background-cps", help="Background per detector (1/s).")
+    ] = 0.0,
+    powers_mw: Annotated[
+        str | None,
+        typer.Option("--powers-mw", help="Laser power of each file (mW), comma separated."),
+    ] = None,
+    g2_window_ns: Annotated[float, typer.Option("--g2-window-ns", help="g2 half range.")] = 200.0,
+    g2_bin_ps: Annotated[int, typer.Option("--g2-bin-ps", help="g2 bin (ps).")] = 200,
+    trace_bin_ms: Annotated[float, typer.Option("--trace-bin-ms", help="Trace bin.")] = 1.0,
+    polarization_csv: Annotated[
+        Path | None,
+        typer.Option(
+            "--polarization-csv", help="Analyser series: CSV angle_deg,counts,duration_s."
+        ),
+    ] = None,
+) -> None:
+    """Characterize an emitter from time-tag files: results with 95 % intervals, HTML report."""
+    with cli_errors():
+        ch = _channels(channels)
+        settings = CertificateSettings(
+            irf_sigma_ps=irf_sigma_ps,
+            background_cps=background_cps,
+            g2_window_ps=round(g2_window_ns * 1000 / g2_bin_ps) * g2_bin_ps,
+            g2_bin_ps=g2_bin_ps,
+            trace_bin_s=trace_bin_ms * 1e-3,
+        )
+        powers: list[float] | None = None
+        if powers_mw is not None:
+            try:
+                powers = [float(p) * 1e-3 for p in powers_mw.split(",")]
+            except ValueError:
+                raise ParameterError("--powers-mw", powers_mw, "must be numbers") from None
+            if len(powers) != len(files):
+                raise ParameterError(
+                    "--powers-mw", powers_mw, f"needs one power per file ({len(files)})"
+                )
+        for f in files:
+            if not f.is_file():
+                fail(f"{f}: no such file")
+        total = sum(max(read_header(f).n_records, 1) for f in files)
+        counts: list[int] = []
+        durations: list[float] = []
+        with progress("reading", total, enabled=not json) as advance:
+            first = _read(files[0], ch, advance)
+            counts.append(int(first[0].size + first[1].size))
+            durations.append(first[3] * 1e-12)
+            for f in files[1:]:
+                a, b, _s, dur, _p = _read(f, ch, advance)
+                counts.append(int(a.size + b.size))
+                durations.append(dur * 1e-12)
+        series = None
+        if powers is not None:
+            series = SaturationSeries(
+                np.asarray(powers), np.asarray(counts, dtype=np.int64), np.asarray(durations)
+            )
+        pol = None if polarization_csv is None else _polarization(polarization_csv)
+        a, b, sync, dur, period = first
+        prov = {
+            "files": [{"path": str(f), "sha256": file_sha256(f)} for f in files],
+            "channels": list(ch),
+            "command": "qlight characterize",
+        }
+        cert = characterize_tags(
+            a, b, duration_ps=dur, settings=settings, sync_ps=sync, period_ps=period,
+            saturation=series, polarization=pol, provenance=prov,
+        )  # fmt: skip
+        try:
+            report.write_text(render_html(cert), encoding="utf-8")
+        except OSError as exc:
+            raise ParameterError("--report", str(report), f"cannot be written ({exc})") from None
+    out = cert.as_json()
+    out["report"] = str(report)
+    if json:
+        print_json(out)
+        return
+    table = Table(title=f"Certificate of {files[0].name}")
+    for col in ("quantity", "value", "95 % interval", "unit"):
+        table.add_column(col)
+    for k in RESULT_KEYS:
+        r = cert.results[k]
+        if isinstance(r, Estimate):
+            table.add_row(
+                LABELS[k], f"{r.value:.4g}", f"[{r.ci95[0]:.4g}, {r.ci95[1]:.4g}]", r.unit
+            )
+        else:
+            table.add_row(LABELS[k], "—", r.reason, r.unit)
+    console = Console()
+    console.print(table)
+    console.print(f"report: {report}")
