@@ -1,4 +1,4 @@
-"""`qlight demo-powercycle` (the evaluation harness) end to end in a subprocess."""
+"""`qlight demo powercycle` (the evaluation harness) end to end in a subprocess."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_three_hard_power_cycles_return_to_the_same_emitter(tmp_path: Path) -> None:
-    args = ["demo-powercycle", "--cycles", "3", "--seed", "1", "--max-shift-um", "60"]
+    args = ["demo", "powercycle", "--cycles", "3", "--seed", "1", "--max-shift-um", "60"]
     proc = _run([*args, "--max-rotation-deg", "3", "--json"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.strip().splitlines()
@@ -58,7 +58,7 @@ def test_three_hard_power_cycles_return_to_the_same_emitter(tmp_path: Path) -> N
 
 def test_bad_options_exit_2_with_one_line(tmp_path: Path) -> None:
     for bad in (["--cycles", "0"], ["--turnover", "0.3"], ["--max-shift-um", "-5"]):
-        proc = _run(["demo-powercycle", *bad, "--json"], tmp_path)
+        proc = _run(["demo", "powercycle", *bad, "--json"], tmp_path)
         assert proc.returncode == 2, bad
         assert proc.stdout == ""
         assert len(proc.stderr.strip().splitlines()) == 1

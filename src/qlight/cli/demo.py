@@ -28,7 +28,14 @@ from rich.table import Table
 from qlight.cli._output import cli_errors, print_json, progress
 from qlight.errors import ParameterError
 
-__all__ = ["demo"]
+__all__ = ["demo", "demo_app"]
+
+#: ``qlight demo`` runs the demonstration; ``qlight demo powercycle`` is the evaluation harness.
+demo_app = typer.Typer(
+    invoke_without_command=True,
+    no_args_is_help=False,
+    help="Demonstrations on the twin: `qlight demo --out DIR`, `qlight demo powercycle`.",
+)
 
 #: z sweep of the focus search, relative to the scan z: −1.0 … +1.4 µm in 0.2 µm steps.
 _Z_STEPS_UM = tuple(round(-1.0 + 0.2 * k, 6) for k in range(13))
@@ -70,7 +77,10 @@ def _parabola_peak(z: list[float], r: list[float]) -> float:
 
 
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Folder for the results (created).")],
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the results (created; required).")
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the twin.")] = 0,
     preset: Annotated[
         str, typer.Option("--preset", help="visible | telecom | telecom-ingaas.")
@@ -87,8 +97,12 @@ def demo(
     ] = False,
 ) -> None:
     """Scan, pick the brightest diffraction-limited spot, measure its g2, write the results."""
+    if ctx.invoked_subcommand is not None:
+        return
     wall0 = time.perf_counter()
     with cli_errors():
+        if out is None:
+            raise ParameterError("--out", None, "is required: the folder for the results")
         from qlight._validation import check_positive
         from qlight.cli import _confocal as conf
 

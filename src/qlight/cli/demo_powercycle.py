@@ -1,4 +1,4 @@
-"""``qlight demo-powercycle``: the power-cycle evaluation harness (reads the twin's truth).
+"""``qlight demo powercycle``: the power-cycle evaluation harness (reads the twin's truth).
 
 The only mapping-side code allowed to read ground truth: it builds the twin with
 :func:`qlight.device.factory.build_twin`, runs the control code (which sees only the

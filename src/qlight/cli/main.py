@@ -13,7 +13,7 @@ import typer
 from qlight import __version__
 from qlight.cli import timetags_analysis
 from qlight.cli.characterize import characterize
-from qlight.cli.demo import demo
+from qlight.cli.demo import demo, demo_app
 from qlight.cli.demo_powercycle import demo_powercycle
 from qlight.cli.design import design_app
 from qlight.cli.qkd import qkd_app
@@ -49,8 +49,9 @@ def _root(
 
 
 app.add_typer(simulate_app, name="simulate")
-app.command("demo")(demo)
-app.command("demo-powercycle")(demo_powercycle)
+demo_app.callback()(demo)
+demo_app.command("powercycle")(demo_powercycle)
+app.add_typer(demo_app, name="demo")
 app.add_typer(design_app, name="design")
 app.command("info")(info)
 app.command("convert")(convert)
