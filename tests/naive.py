@@ -515,6 +515,67 @@ def sim_scan_expected_counts(
     return out
 
 
+# ---------------------------------------------------------------- ptu_: PTU records (engineer HA)
+
+
+def ptu_decode(
+    records: list[int], record_type: str
+) -> tuple[list[tuple[int, int, int]], list[tuple[int, int]]]:
+    """Record-by-record PTU decoder, written from PicoQuant's ``Read_PTU.py`` demo.
+
+    ``record_type``: "PicoHarpT2", "PicoHarpT3", "HydraHarpT2", "HydraHarpT3" (V1) or any
+    V2-style name ("HydraHarp2T2", "MultiHarpT3", …). Returns events ``(channel, time, dtime)``
+    (PicoHarp T3 channels made 0-based, T2 sync records as channel -1, time in tag units or
+    absolute sync number) and markers ``(bits, time)``. Invalid records raise ValueError.
+    """
+    events: list[tuple[int, int, int]] = []
+    markers: list[tuple[int, int]] = []
+    ofl = 0
+    t3 = record_type.endswith("T3")
+    for rec in records:
+        bits = format(rec, "032b")  # bits[0] is the most significant bit
+        if record_type == "PicoHarpT2":
+            channel, time = int(bits[0:4], 2), int(bits[4:32], 2)
+            if channel == 15:
+                if int(bits[28:32], 2) == 0:
+                    ofl += 210698240
+                else:
+                    markers.append((int(bits[28:32], 2), ofl + time - int(bits[28:32], 2)))
+            elif channel <= 4:
+                events.append((channel, ofl + time, 0))
+            else:
+                raise ValueError(f"illegal channel {channel}")
+        elif record_type == "PicoHarpT3":
+            channel, dtime, nsync = int(bits[0:4], 2), int(bits[4:16], 2), int(bits[16:32], 2)
+            if channel == 15:
+                if dtime == 0:
+                    ofl += 65536
+                else:
+                    markers.append((dtime & 15, ofl + nsync))
+            elif 1 <= channel <= 4:
+                events.append((channel - 1, ofl + nsync, dtime))
+            else:
+                raise ValueError(f"illegal channel {channel}")
+        else:
+            v1 = record_type in ("HydraHarpT2", "HydraHarpT3")
+            special, channel = int(bits[0], 2), int(bits[1:7], 2)
+            time = int(bits[22:32], 2) if t3 else int(bits[7:32], 2)
+            dtime = int(bits[7:22], 2) if t3 else 0
+            if special:
+                if channel == 63:
+                    wrap = 1024 if t3 else (33552000 if v1 else 33554432)
+                    ofl += wrap if (v1 or time == 0) else wrap * time
+                elif 1 <= channel <= 15:
+                    markers.append((channel, ofl + time))
+                elif channel == 0 and not t3:
+                    events.append((-1, ofl + time, 0))
+                else:
+                    raise ValueError(f"illegal special channel {channel}")
+            else:
+                events.append((channel, ofl + time, dtime))
+    return events, markers
+
+
 def link_simulate_pulses(
     photons: object,
     probabilities: list[float],
@@ -621,33 +682,7 @@ def link_simulate_pulses(
     return rows, sent
 
 
-def qkd_gain_and_qber(p_n: list[float], eta: float, y0: float, e_d: float) -> tuple[float, float]:
-    """Gain and QBER summed photon number by photon number (Ma et al., PRA 72, 012326).
-
-    Each of the n photons is lost independently: the no-click probability is
-    (1 − Y0) · Π_{k=1..n} (1 − η), multiplied out one factor at a time; a click from a
-    photon is wrong with probability e_d, a dark click with probability 1/2.
-    """
-    gain = 0.0
-    errors = 0.0
-    for n, p in enumerate(p_n):
-        no_click = 1.0 - y0
-        for _ in range(n):
-            no_click *= 1.0 - eta
-        y_n = 1.0 - no_click
-        gain += p * y_n
-        errors += p * (0.5 * y0 + e_d * (y_n - y0))
-    return gain, errors / gain
-
-
-def qkd_poisson(mu: float, n_max: int) -> list[float]:
-    """Poisson probabilities by the recursion p_n = p_{n−1} μ / n."""
-    import math
-
-    p = [math.exp(-mu)]
-    for n in range(1, n_max + 1):
-        p.append(p[-1] * mu / n)
-    return p
+# ------------------------------------------------- ph_: planar dipole emission (engineer HE)
 
 
 def _ph_kz(eps: complex, u: complex) -> complex:
@@ -778,62 +813,36 @@ def ph_abram_cavity(k_l: float, z_over_l: float) -> tuple[float, float]:
     return 1.5 * math.pi / k_l * par, 3 * math.pi / k_l * perp
 
 
-def ptu_decode(
-    records: list[int], record_type: str
-) -> tuple[list[tuple[int, int, int]], list[tuple[int, int]]]:
-    """Record-by-record PTU decoder, written from PicoQuant's ``Read_PTU.py`` demo.
+# ---------------------------------------------------------------- qkd_: QKD theory (engineer HC)
 
-    ``record_type``: "PicoHarpT2", "PicoHarpT3", "HydraHarpT2", "HydraHarpT3" (V1) or any
-    V2-style name ("HydraHarp2T2", "MultiHarpT3", …). Returns events ``(channel, time, dtime)``
-    (PicoHarp T3 channels made 0-based, T2 sync records as channel -1, time in tag units or
-    absolute sync number) and markers ``(bits, time)``. Invalid records raise ValueError.
+
+def qkd_gain_and_qber(p_n: list[float], eta: float, y0: float, e_d: float) -> tuple[float, float]:
+    """Gain and QBER summed photon number by photon number (Ma et al., PRA 72, 012326).
+
+    Each of the n photons is lost independently: the no-click probability is
+    (1 − Y0) · Π_{k=1..n} (1 − η), multiplied out one factor at a time; a click from a
+    photon is wrong with probability e_d, a dark click with probability 1/2.
     """
-    events: list[tuple[int, int, int]] = []
-    markers: list[tuple[int, int]] = []
-    ofl = 0
-    t3 = record_type.endswith("T3")
-    for rec in records:
-        bits = format(rec, "032b")  # bits[0] is the most significant bit
-        if record_type == "PicoHarpT2":
-            channel, time = int(bits[0:4], 2), int(bits[4:32], 2)
-            if channel == 15:
-                if int(bits[28:32], 2) == 0:
-                    ofl += 210698240
-                else:
-                    markers.append((int(bits[28:32], 2), ofl + time - int(bits[28:32], 2)))
-            elif channel <= 4:
-                events.append((channel, ofl + time, 0))
-            else:
-                raise ValueError(f"illegal channel {channel}")
-        elif record_type == "PicoHarpT3":
-            channel, dtime, nsync = int(bits[0:4], 2), int(bits[4:16], 2), int(bits[16:32], 2)
-            if channel == 15:
-                if dtime == 0:
-                    ofl += 65536
-                else:
-                    markers.append((dtime & 15, ofl + nsync))
-            elif 1 <= channel <= 4:
-                events.append((channel - 1, ofl + nsync, dtime))
-            else:
-                raise ValueError(f"illegal channel {channel}")
-        else:
-            v1 = record_type in ("HydraHarpT2", "HydraHarpT3")
-            special, channel = int(bits[0], 2), int(bits[1:7], 2)
-            time = int(bits[22:32], 2) if t3 else int(bits[7:32], 2)
-            dtime = int(bits[7:22], 2) if t3 else 0
-            if special:
-                if channel == 63:
-                    wrap = 1024 if t3 else (33552000 if v1 else 33554432)
-                    ofl += wrap if (v1 or time == 0) else wrap * time
-                elif 1 <= channel <= 15:
-                    markers.append((channel, ofl + time))
-                elif channel == 0 and not t3:
-                    events.append((-1, ofl + time, 0))
-                else:
-                    raise ValueError(f"illegal special channel {channel}")
-            else:
-                events.append((channel, ofl + time, dtime))
-    return events, markers
+    gain = 0.0
+    errors = 0.0
+    for n, p in enumerate(p_n):
+        no_click = 1.0 - y0
+        for _ in range(n):
+            no_click *= 1.0 - eta
+        y_n = 1.0 - no_click
+        gain += p * y_n
+        errors += p * (0.5 * y0 + e_d * (y_n - y0))
+    return gain, errors / gain
+
+
+def qkd_poisson(mu: float, n_max: int) -> list[float]:
+    """Poisson probabilities by the recursion p_n = p_{n−1} μ / n."""
+    import math
+
+    p = [math.exp(-mu)]
+    for n in range(1, n_max + 1):
+        p.append(p[-1] * mu / n)
+    return p
 
 
 def ptu_encode(events: list[tuple[int, int, int]], record_type: str) -> list[int]:
@@ -893,6 +902,9 @@ def ptu_group_by_channel(channel: list[int], t: list[int]) -> dict[int, list[int
     for c, v in zip(channel, t, strict=True):
         out.setdefault(int(c), []).append(int(v))
     return out
+
+
+# ------------------------------------------------------- tt2_: time-tag analyses (engineer HB)
 
 
 def tt2_multitau_counts(
@@ -987,60 +999,6 @@ def pp_node_range(h: int, lo: int, hi: int) -> tuple[int, int]:
     return (plo, mid) if h % 2 == 0 else (mid, phi)
 
 
-# --------------------------------------------------------------------- mapping: localization
-def map_pixel_integral(
-    xc: float, yc: float, pitch: float, x0: float, y0: float, sigma: float, sub: int = 200
-) -> float:
-    """Fraction of a normalised 2-D Gaussian falling in one square pixel: midpoint sum over a
-    ``sub × sub`` grid inside the pixel (brute force)."""
-    import math
-
-    h = pitch / sub
-    total = 0.0
-    for i in range(sub):
-        y = yc - pitch / 2 + (i + 0.5) * h
-        gy = math.exp(-((y - y0) ** 2) / (2 * sigma**2))
-        for j in range(sub):
-            x = xc - pitch / 2 + (j + 0.5) * h
-            total += gy * math.exp(-((x - x0) ** 2) / (2 * sigma**2))
-    return total * h * h / (2 * math.pi * sigma**2)
-
-
-def map_grid_mle(
-    counts: list[list[float]],
-    xs: list[float],
-    ys: list[float],
-    *,
-    photons: float,
-    background: float,
-    sigma: float,
-    candidates_x: list[float],
-    candidates_y: list[float],
-) -> tuple[float, float]:
-    """Grid-search maximum of the Poisson log-likelihood Σ k ln μ − μ over (x0, y0) with the
-    pixel-integrated Gaussian (erf, written out per pixel) and N, b, σ fixed."""
-    import math
-
-    pitch = xs[1] - xs[0]
-
-    def frac(c: float, c0: float) -> float:
-        s = sigma * math.sqrt(2.0)
-        return 0.5 * (math.erf((c + pitch / 2 - c0) / s) - math.erf((c - pitch / 2 - c0) / s))
-
-    best = (-math.inf, 0.0, 0.0)
-    for x0 in candidates_x:
-        for y0 in candidates_y:
-            ll = 0.0
-            for i, y in enumerate(ys):
-                fy = frac(y, y0)
-                for j, x in enumerate(xs):
-                    mu = background + photons * fy * frac(x, x0)
-                    ll += counts[i][j] * math.log(mu) - mu
-            if ll > best[0]:
-                best = (ll, x0, y0)
-    return best[1], best[2]
-
-
 # ---- mapping registration (engineer HK): reg_ oracles ----
 def reg_similarity_lsq(
     src: list[tuple[float, float]], dst: list[tuple[float, float]], w: list[float]
@@ -1098,6 +1056,63 @@ def reg_nearest_pairs(
     return sorted((k, i) for k, (_, i) in best.items())
 
 
+# --------------------------------------------------------------------- mapping: localization
+def map_pixel_integral(
+    xc: float, yc: float, pitch: float, x0: float, y0: float, sigma: float, sub: int = 200
+) -> float:
+    """Fraction of a normalised 2-D Gaussian falling in one square pixel: midpoint sum over a
+    ``sub × sub`` grid inside the pixel (brute force)."""
+    import math
+
+    h = pitch / sub
+    total = 0.0
+    for i in range(sub):
+        y = yc - pitch / 2 + (i + 0.5) * h
+        gy = math.exp(-((y - y0) ** 2) / (2 * sigma**2))
+        for j in range(sub):
+            x = xc - pitch / 2 + (j + 0.5) * h
+            total += gy * math.exp(-((x - x0) ** 2) / (2 * sigma**2))
+    return total * h * h / (2 * math.pi * sigma**2)
+
+
+def map_grid_mle(
+    counts: list[list[float]],
+    xs: list[float],
+    ys: list[float],
+    *,
+    photons: float,
+    background: float,
+    sigma: float,
+    candidates_x: list[float],
+    candidates_y: list[float],
+) -> tuple[float, float]:
+    """Grid-search maximum of the Poisson log-likelihood Σ k ln μ − μ over (x0, y0) with the
+    pixel-integrated Gaussian (erf, written out per pixel) and N, b, σ fixed."""
+    import math
+
+    pitch = xs[1] - xs[0]
+
+    def frac(c: float, c0: float) -> float:
+        s = sigma * math.sqrt(2.0)
+        return 0.5 * (math.erf((c + pitch / 2 - c0) / s) - math.erf((c - pitch / 2 - c0) / s))
+
+    best = (-math.inf, 0.0, 0.0)
+    for x0 in candidates_x:
+        for y0 in candidates_y:
+            ll = 0.0
+            for i, y in enumerate(ys):
+                fy = frac(y, y0)
+                for j, x in enumerate(xs):
+                    mu = background + photons * fy * frac(x, x0)
+                    ll += counts[i][j] * math.log(mu) - mu
+            if ll > best[0]:
+                best = (ll, x0, y0)
+    return best[1], best[2]
+
+
+# ------------------------------------------------------ hl_: characterization (engineer HL)
+
+
 def hl_allan_deviation(y: list[float], m: int) -> float:
     """Overlapping Allan deviation written out (NIST SP 1065 eq. 11), double loop, absolute."""
     n = len(y)
@@ -1152,3 +1167,47 @@ def hl_periodic_decay(
         )
         total += val
     return total
+
+
+def fd_curl_e_loops(grid: object, m: int, e_r: object, e_phi: object, e_z: object) -> tuple:
+    """∇×E of an order-m field on the BOR grid, node by node from the cylindrical formulas.
+
+    (∇×E)_r = (im/r̃)E_z − ∂_zE_φ/s_z at (r_i, z_{j+½}); (∇×E)_φ = ∂_zE_r/s_z − ∂_rE_z/s_r at
+    (r_{i+½}, z_{j+½}); (∇×E)_z = ∂_r(r̃E_φ)/(r̃ s_r) − (im/r̃)E_r at (r_{i+½}, z_j); on the
+    axis (i = 0) H_r has no (im/r)E_z term (E_z = 0 there for m ≠ 0, and m = 0 has no im).
+    Plain Python loops; returns (H_r, H_φ, H_z) as nested lists.
+    """
+    g = grid
+    nr, nz, dr, dz = g.nr, g.nz, g.dr_nm, g.dz_nm  # type: ignore[attr-defined]
+    im = 1j * m
+    ri = [i * dr for i in range(nr + 1)]
+    rh = [(i + 0.5) * dr for i in range(nr)]
+    zh = [g.z0_nm + (j + 0.5) * dz for j in range(nz)]  # type: ignore[attr-defined]
+
+    def sr(r: float) -> tuple[complex, complex]:
+        s, rt = g.stretch_r(__import__("numpy").array([r]))  # type: ignore[attr-defined]
+        return complex(s[0]), complex(rt[0])
+
+    def sz(z: float) -> complex:
+        return complex(g.stretch_z(__import__("numpy").array([z]))[0])  # type: ignore[attr-defined]
+
+    hr = [[0j] * nz for _ in range(nr + 1)]
+    hp = [[0j] * nz for _ in range(nr)]
+    hz = [[0j] * (nz + 1) for _ in range(nr)]
+    for i in range(nr + 1):
+        _, rt = sr(ri[i])
+        for j in range(nz):
+            term = 0j if i == 0 else im / rt * e_z[i][j]  # type: ignore[index]
+            hr[i][j] = term - (e_phi[i][j + 1] - e_phi[i][j]) / dz / sz(zh[j])  # type: ignore[index]
+    for i in range(nr):
+        s, rt = sr(rh[i])
+        _, rt0 = sr(ri[i])
+        _, rt1 = sr(ri[i + 1])
+        for j in range(nz):
+            hp[i][j] = (e_r[i][j + 1] - e_r[i][j]) / dz / sz(zh[j]) - (  # type: ignore[index]
+                e_z[i + 1][j] - e_z[i][j]  # type: ignore[index]
+            ) / dr / s
+        for j in range(nz + 1):
+            circ = (rt1 * e_phi[i + 1][j] - rt0 * e_phi[i][j]) / dr  # type: ignore[index]
+            hz[i][j] = circ / (rt * s) - im / rt * e_r[i][j]  # type: ignore[index]
+    return hr, hp, hz

@@ -1,0 +1,159 @@
+"""Solve the order-m problem for an axis dipole: fields, source power, Poynting flux.
+
+The sparse system (∇×∇× − k₀²ε)E = i k₀ J (:mod:`.operator`) is factorised by SuperLU
+(``scipy.sparse.linalg.splu``, COLAMD ordering): a direct solver, so the
+answer does not depend on an iteration tolerance (the residual is checked).
+H = (∇×E)/(i k₀) in units of the vacuum impedance.
+
+Power delivered by the source, P = −½ Re ∫ J*·E dV (Jackson §6.8), over the source
+node's cell V (:mod:`.source`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+from numpy.typing import NDArray
+
+from qlight.photonics._stackoptics import NotConvergedError
+from qlight.photonics.fdfd.grid import BorGrid
+from qlight.photonics.fdfd.operator import BorOperator, assemble
+from qlight.photonics.fdfd.source import AxisDipole
+from qlight.photonics.structures import AxisymmetricStructure
+
+__all__ = ["BorSolution", "solve_dipole"]
+
+C128 = NDArray[np.complex128]
+
+
+@dataclass(frozen=True)
+class BorSolution:
+    """Fields of one solve (full arrays, zero on removed nodes) and the source power."""
+
+    grid: BorGrid
+    m: int
+    dipole: AxisDipole
+    e_r: C128
+    e_phi: C128
+    e_z: C128
+    h_r: C128
+    h_phi: C128
+    h_z: C128
+    source_power: float
+    n_unknowns: int
+    seconds: float
+    factor_seconds: float = 0.0
+
+    def flux_z(self, j: int, r_max_nm: float) -> float:
+        """Power crossing the plane z = z_j upwards within r < r_max (½Re∮(E×H*)·ẑ dA).
+
+        E_r, E_φ at z_j, H_r, H_φ averaged from z_{j±½}, all moved to r_{i+½}; midpoint
+        rule with dA = 2π r Δr.
+        """
+        g = self.grid
+        n = min(g.nr, round(r_max_nm / g.dr_nm))
+        er = self.e_r[:n, j]
+        ephi = 0.5 * (self.e_phi[:n, j] + self.e_phi[1 : n + 1, j])
+        hphi = 0.5 * (self.h_phi[:n, j - 1] + self.h_phi[:n, j])
+        hr_i = 0.5 * (self.h_r[:, j - 1] + self.h_r[:, j])
+        hr = 0.5 * (hr_i[:n] + hr_i[1 : n + 1])
+        s = er * np.conj(hphi) - ephi * np.conj(hr)
+        r = g.r_half_nm[:n]
+        return float(0.5 * np.real(np.sum(s * 2 * np.pi * r)) * g.dr_nm)
+
+    def flux_r(self, i: int, j_lo: int, j_hi: int) -> float:
+        """Power crossing the cylinder r = r_i outwards between z_{j_lo} and z_{j_hi}."""
+        g = self.grid
+        js = np.arange(j_lo, j_hi)  # half nodes z_{j+½}
+        ez = self.e_z[i, js]
+        ephi = 0.5 * (self.e_phi[i, js] + self.e_phi[i, js + 1])
+        hphi = 0.5 * (self.h_phi[i - 1, js] + self.h_phi[i, js])
+        hz_i = 0.5 * (self.h_z[i - 1, :] + self.h_z[i, :])
+        hz = 0.5 * (hz_i[js] + hz_i[js + 1])
+        s = ephi * np.conj(hz) - ez * np.conj(hphi)
+        return float(0.5 * np.real(np.sum(s)) * 2 * np.pi * g.r_int_nm[i] * g.dz_nm)
+
+    def box_flux(self, r_nm: float, z_lo_nm: float, z_hi_nm: float) -> float:
+        """Power leaving the closed cylinder r < r_nm, z_lo < z < z_hi (nodes rounded)."""
+        g = self.grid
+        i = round(r_nm / g.dr_nm)
+        j_lo = round((z_lo_nm - g.z0_nm) / g.dz_nm)
+        j_hi = round((z_hi_nm - g.z0_nm) / g.dz_nm)
+        return (
+            self.flux_z(j_hi, i * g.dr_nm)
+            - self.flux_z(j_lo, i * g.dr_nm)
+            + self.flux_r(i, j_lo, j_hi)
+        )
+
+
+def _split(vec: C128, shapes: tuple[tuple[int, int], ...]) -> list[C128]:
+    out, start = [], 0
+    for shape in shapes:
+        size = shape[0] * shape[1]
+        out.append(vec[start : start + size].reshape(shape))
+        start += size
+    return out
+
+
+def _direct_solve(matrix: sp.csc_matrix, rhs: C128) -> C128:
+    """SuperLU with the COLAMD column ordering and partial pivoting (SuperLU's minimum
+    degree ordering of A + Aᵀ gives less fill but its run time varied 50× between identical
+    calls in our tests). The residual is checked."""
+    lu = spla.splu(matrix, permc_spec="COLAMD")
+    x = np.asarray(lu.solve(rhs), dtype=np.complex128)
+    residual = float(np.linalg.norm(matrix @ x - rhs))
+    if not residual <= 1e-6 * float(np.linalg.norm(rhs)):
+        raise NotConvergedError(f"sparse solve residual {residual:.3g} too large")
+    return x
+
+
+def solve_dipole(
+    structure: AxisymmetricStructure,
+    grid: BorGrid,
+    dipole: AxisDipole,
+    *,
+    operator: BorOperator | None = None,
+) -> BorSolution:
+    """Solve for the fields of ``dipole`` in ``structure`` on ``grid``."""
+    t0 = time.perf_counter()
+    op = operator if operator is not None else assemble(structure, grid, dipole.m)
+    shapes = op.e_shapes
+    sizes = [a * b for a, b in shapes]
+    full_index = sum(sizes[: dipole.component]) + dipole.j
+    # node (i=0, j) of the component: C-order offset i*(ncols)+j with i = 0
+    rhs_full = np.zeros(sum(sizes), dtype=np.complex128)
+    rhs_full[full_index] = 1j * grid.k0_per_nm * dipole.current
+    rhs = rhs_full[op.keep]
+    t1 = time.perf_counter()
+    x = _direct_solve(op.matrix, rhs)
+    t_lu = time.perf_counter() - t1
+    e_full = np.zeros(sum(sizes), dtype=np.complex128)
+    e_full[op.keep] = x
+    h_full = (op.curl_e @ e_full) / (1j * grid.k0_per_nm)
+    e_r, e_phi, e_z = _split(e_full, shapes)
+    h_r, h_phi, h_z = _split(h_full, op.h_shapes)
+    if abs(dipole.m) == 1:  # axis values from regularity (operator module docstring)
+        sign = 1j * np.sign(dipole.m)
+        e_phi[0, :] = sign * e_r[0, :]
+        h_r[0, :] = -sign * h_phi[0, :]
+    e_src = e_full[full_index]
+    power = -0.5 * float(np.real(np.conj(dipole.current) * e_src)) * dipole.volume_nm3
+    return BorSolution(
+        grid,
+        dipole.m,
+        dipole,
+        e_r,
+        e_phi,
+        e_z,
+        h_r,
+        h_phi,
+        h_z,
+        power,
+        int(op.keep.size),
+        time.perf_counter() - t0,
+        t_lu,
+    )
