@@ -31,6 +31,7 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
+import _docs
 from qlight.qkd.postprocess.cascade import CascadeReconciler
 from qlight.qkd.postprocess.channel import channel_pair
 from qlight.qkd.postprocess.estimation import clopper_pearson
@@ -117,14 +118,7 @@ def frame_errors(q: float, n: int, frames: int) -> tuple[int, int]:
 
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = _docs.cpu_model()
     return (
         f"{cpu}, {os.cpu_count()} logical CPUs (shared with other jobs; the two parties run "
         f"as two threads), {platform.system()} {platform.release()}, Python "
@@ -170,13 +164,7 @@ def table(rows: list[Row], fer: list[tuple[float, int, int, int]]) -> str:
 def write_section(text: str) -> None:
     """Replace (or append) this benchmark's section of docs/benchmarks.md."""
     body = f"{BEGIN}\n## Cascade reconciliation (`benchmarks/bench_cascade.py`)\n\n{text}\n{END}"
-    old = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + body + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + body + "\n"
-    DOC.write_text(new)
+    _docs.replace_section(BEGIN, END, body, DOC)
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+import _docs
 from qlight._numba import JIT
 from qlight.timetags.correlate import cross_correlate
 from qlight.timetags.multitau import multitau_correlate
@@ -191,14 +192,7 @@ def run_multitau(a: NDArray[np.int64], b: NDArray[np.int64], repeats: int) -> li
 
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = _docs.cpu_model()
     return (
         f"{cpu}, {os.cpu_count()} logical CPUs (one used, shared with other jobs), "
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
@@ -233,13 +227,7 @@ def table(groups: list[tuple[str, list[Row]]]) -> str:
 def write_section(text: str) -> None:
     """Replace (or append) this benchmark's section of docs/benchmarks.md."""
     body = f"{BEGIN}\n## Correlation (`benchmarks/bench_correlate.py`)\n\n{text}\n{END}"
-    old = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + body + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + body + "\n"
-    DOC.write_text(new)
+    _docs.replace_section(BEGIN, END, body, DOC)
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import scipy
 
+import _docs
 from qlight.photonics import parse_stack, planar_emission
 from qlight.photonics.fdfd import axisymmetric_emission, bulk_power
 from qlight.photonics.structures import AxisymmetricStructure, bullseye, planar_structure
@@ -81,14 +82,7 @@ def run() -> list[tuple[str, float, str]]:
 
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = _docs.cpu_model()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (
         f"{cpu}, {os.cpu_count()} logical CPUs (SuperLU uses one), load average {load:.1f} "
@@ -114,13 +108,7 @@ def table(rows: list[tuple[str, float, str]]) -> str:
 
 def write_section(text: str) -> None:
     body = f"{BEGIN}\n## Axisymmetric FDFD (`benchmarks/bench_fdfd.py`)\n\n{text}\n{END}"
-    old = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + body + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + body + "\n"
-    DOC.write_text(new)
+    _docs.replace_section(BEGIN, END, body, DOC)
 
 
 def convergence(resolutions_nm: list[float], r_max_nm: float = 6000.0) -> str:

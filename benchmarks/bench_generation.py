@@ -25,6 +25,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+import _docs
 from qlight._numba import JIT
 from qlight.physics.detectors import SI_SPAD, apply_detector, split_and_jitter, tag_channel
 from qlight.physics.emitter import Blinking, EmitterPhotophysics
@@ -193,14 +194,7 @@ def run(seconds: float) -> list[Row]:
 
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = _docs.cpu_model()
     return (
         f"{cpu}, {os.cpu_count()} logical CPUs (one used), {platform.system()} "
         f"{platform.release()}, Python {platform.python_version()}, numpy {np.__version__}, "
@@ -234,13 +228,7 @@ def write_section(text: str) -> None:
     body = (
         f"{BEGIN}\n## Photon-stream generation (`benchmarks/bench_generation.py`)\n\n{text}\n{END}"
     )
-    old = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + body + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + body + "\n"
-    DOC.write_text(new)
+    _docs.replace_section(BEGIN, END, body, DOC)
 
 
 def main() -> None:

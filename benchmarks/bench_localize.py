@@ -24,6 +24,7 @@ import numpy as np
 import scipy
 from numpy.typing import NDArray
 
+import _docs
 from qlight.mapping.localize import (
     Localization,
     crlb_mortensen_ml_m2,
@@ -94,14 +95,7 @@ def run(n_spots: int, seed: int) -> list[dict[str, float]]:
 
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = _docs.cpu_model()
     return (
         f"{cpu}, {os.cpu_count()} logical CPUs (one used, shared with other jobs), "
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
@@ -138,13 +132,7 @@ def write_section(text: str) -> None:
         f"{BEGIN}\n## Localization: Poisson MLE vs CRLB vs least squares "
         f"(`benchmarks/bench_localize.py`)\n\n{text}\n{END}"
     )
-    old = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + body + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + body + "\n"
-    DOC.write_text(new)
+    _docs.replace_section(BEGIN, END, body, DOC)
 
 
 def main() -> None:

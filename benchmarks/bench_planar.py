@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import scipy
 
+import _docs
 from qlight.photonics import guided_modes, material, parse_stack, planar_emission
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,14 +108,7 @@ def run(repeats: int) -> list[tuple[str, float, str]]:
 
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = _docs.cpu_model()
     return (
         f"{cpu}, {os.cpu_count()} logical CPUs (one used), {platform.system()} "
         f"{platform.release()}, Python {platform.python_version()}, numpy {np.__version__}, "
@@ -140,13 +134,7 @@ def table(rows: list[tuple[str, float, str]], repeats: int) -> str:
 
 def write_section(text: str) -> None:
     body = f"{BEGIN}\n## Planar dipole emission (`benchmarks/bench_planar.py`)\n\n{text}\n{END}"
-    old = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + body + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + body + "\n"
-    DOC.write_text(new)
+    _docs.replace_section(BEGIN, END, body, DOC)
 
 
 def main() -> None:

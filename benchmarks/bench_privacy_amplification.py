@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+import _docs
 from qlight.qkd.postprocess.toeplitz import random_seed_bits, seed_length, toeplitz_hash
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -67,14 +68,7 @@ def _tno(key: np.ndarray, repeats: int) -> float | None:
 
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = _docs.cpu_model()
     return (
         f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}, numpy {np.__version__}"
@@ -109,13 +103,7 @@ def write_section(text: str) -> None:
         f"{BEGIN}\n## Privacy amplification (`benchmarks/bench_privacy_amplification.py`)\n\n"
         f"{text}\n{END}"
     )
-    old = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + body + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + body + "\n"
-    DOC.write_text(new)
+    _docs.replace_section(BEGIN, END, body, DOC)
 
 
 def main() -> None:

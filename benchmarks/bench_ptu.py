@@ -34,6 +34,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
+import _docs
 from qlight.timetags.io import PtuWriter, iter_ptu, read_ptu
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -126,14 +127,7 @@ def streaming_rss(path: Path) -> tuple[int, float, float, float]:
 
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = _docs.cpu_model()
     return (
         f"{cpu}, {os.cpu_count()} logical CPUs (shared with other jobs), {platform.system()} "
         f"{platform.release()}, Python {platform.python_version()}, numpy {np.__version__}, "
@@ -202,13 +196,7 @@ def run(n_records: int, tmp: Path, big_gb: float) -> str:
 def write_section(text: str) -> None:
     """Replace (or append) this benchmark's section of docs/benchmarks.md."""
     body = f"{BEGIN}\n## PTU decoding (`benchmarks/bench_ptu.py`)\n\n{text}\n{END}"
-    old = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + body + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + body + "\n"
-    DOC.write_text(new)
+    _docs.replace_section(BEGIN, END, body, DOC)
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+import _docs
 from qlight._numba import JIT
 from qlight.qkd.link import BobDetectors, Eve, LinkChannel, LinkConfig, LinkSource, simulate_link
 from qlight.qkd.link.eve import bob_photon_table
@@ -156,14 +157,7 @@ def run(n_pulses: int) -> list[Row]:
 
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = _docs.cpu_model()
     return (
         f"{cpu}, {os.cpu_count()} logical CPUs (one used), {platform.system()} "
         f"{platform.release()}, Python {platform.python_version()}, numpy {np.__version__}, "
@@ -196,13 +190,7 @@ def table(rows: list[Row], n_pulses: int) -> str:
 def write_section(text: str) -> None:
     """Replace (or append) this benchmark's section of docs/benchmarks.md."""
     body = f"{BEGIN}\n## BB84 link simulator (`benchmarks/bench_qkd_link.py`)\n\n{text}\n{END}"
-    old = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + body + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + body + "\n"
-    DOC.write_text(new)
+    _docs.replace_section(BEGIN, END, body, DOC)
 
 
 def main() -> None:

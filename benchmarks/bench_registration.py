@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import scipy
 
+import _docs
 from qlight.mapping.registration import (
     ConstellationConfig,
     RegistrationFailed,
@@ -108,14 +109,7 @@ def run(n_cycles: int, seed: int) -> list[dict[str, float | str]]:
 
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = _docs.cpu_model()
     return (
         f"{cpu}, {os.cpu_count()} logical CPUs (one used, shared with other jobs), "
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
@@ -150,13 +144,7 @@ def write_section(text: str) -> None:
         f"{BEGIN}\n## Registration after power cycles: constellation vs translation-only "
         f"(`benchmarks/bench_registration.py`)\n\n{text}\n{END}"
     )
-    old = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    if BEGIN in old and END in old:
-        head, rest = old.split(BEGIN, 1)
-        new = head + body + rest.split(END, 1)[1]
-    else:
-        new = old.rstrip("\n") + "\n\n" + body + "\n"
-    DOC.write_text(new)
+    _docs.replace_section(BEGIN, END, body, DOC)
 
 
 def main() -> None:
