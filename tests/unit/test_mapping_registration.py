@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy.spatial import cKDTree
 from tests.naive import reg_nearest_pairs
@@ -50,6 +50,7 @@ def _scene(
 
 
 @settings(max_examples=12, deadline=None)
+@example(8.375056672566075e-06, 4.2e-05, 0.0, 4.25699878997064e-08, 0)  # a new spot in a gate
 @given(
     st.floats(-42e-6, 42e-6),
     st.floats(-42e-6, 42e-6),
@@ -70,8 +71,18 @@ def test_constellation_recovers_random_transforms_with_missing_points_and_outlie
     # 4σ = 200 nm gate with probability 0.03/µm²·π·0.04 µm² = 0.4 %)
     found = {(int(k), int(i)) for k, i in reg.pairs}
     true_pairs = {(int(k), i) for i, k in enumerate(truth) if k >= 0}
-    assert len(found & true_pairs) >= len(true_pairs) - 1
-    assert len(found - true_pairs) <= 1
+    # Another spot (a new one, or a second emitter closer than the noise allows to separate)
+    # inside the 4σ gate of a true spot makes that correspondence genuinely ambiguous: such
+    # pairs may swap (one miss plus one wrong pair each); everything else must be exact up to
+    # one 4σ excursion.
+    gate = 4.0 * math.sqrt(2.0) * noise
+    ambiguous = sum(
+        1
+        for i, k in enumerate(truth)
+        if k >= 0 and int(np.sum(np.hypot(*(spots - spots[i]).T) < gate)) > 1
+    )
+    assert len(found & true_pairs) >= len(true_pairs) - 1 - ambiguous
+    assert len(found - true_pairs) <= 1 + ambiguous
     # the transform agrees with the truth within its reported uncertainty: the predicted
     # position of view points has a Gaussian error with the reported covariance; 5σ bound
     view_x, view_y = t.apply_inverse([0.0, 15e-6, -15e-6], [0.0, 15e-6, 10e-6])
