@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from tests._data import PICOQUANT_DIR, needs_picoquant
+from tests.system._cli import json_run as _json_run
+from tests.system._cli import run_qlight as _run
 
 from qlight.physics.detectors import SI_SPAD
 from qlight.physics.emitter import EmitterPhotophysics
@@ -21,33 +18,7 @@ from qlight.timetags.g2 import g2_at_zero, g2_cw
 from qlight.timetags.io import read_ptu
 from qlight.timetags.photon_hdf5 import write_photon_hdf5
 
-_SCRIPT = Path(sys.executable).with_name("qlight")
-_QLIGHT = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "qlight"]
 DATA = PICOQUANT_DIR
-
-
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run(
-        [*_QLIGHT, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
-
-
-def _json_run(args: list[str], cwd: Path) -> dict[str, Any]:
-    proc = _run([*args, "--json"], cwd)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""
-    lines = proc.stdout.strip().splitlines()
-    assert len(lines) == 1, "exactly one JSON object on stdout"
-    out = json.loads(lines[0])
-    assert isinstance(out, dict)
-    return out
 
 
 @pytest.fixture(scope="module")
