@@ -6,8 +6,8 @@ instrument protocols) and grades it with the :class:`TwinTruth`.
 
 First boot: surface focus by reflection, a mark scan and a marks registration, a PL scan of
 30 µm × 30 µm at the chip centre, detection + Poisson MLE (engineer HI's
-``detect_and_localize``), the target = the brightest accepted point-like emitter (no g2
-qualification here: a simplification), stored in the chip frame with its depth below the
+``detect_and_localize``), the target = the brightest accepted point-like emitter that HI's
+``qualify_here`` calls single by g2(0), stored in the chip frame with its depth below the
 surface. Then per cycle: power cycle, laser on, coarse + fine surface focus, a 50 µm mark
 scan, :func:`qlight.mapping.registration.register` with the last transform as prior,
 prediction of the target and HI's ``refocus`` (fine scan, MLE, z sweep) there; the photons
@@ -37,6 +37,7 @@ from qlight.device.factory import Instruments, build_twin
 from qlight.errors import ParameterError
 from qlight.mapping.detect import detect_and_localize
 from qlight.mapping.fiducials import find_marks, focus_surface, mark_scan_window
+from qlight.mapping.qualify import qualify_here
 from qlight.mapping.refocus import refocus
 from qlight.mapping.registration import (
     ConstellationConfig,
@@ -51,6 +52,9 @@ __all__ = ["demo_powercycle", "run_powercycles"]
 
 _POWER_W = 1e-3
 _LAYOUT = MarkLayout()
+
+#: Brightest spots tried, in order, for a first-boot target that qualifies as single.
+_MAX_CANDIDATES = 8
 
 
 def _surface(ins: Instruments, z_center_m: float) -> float:
@@ -110,13 +114,28 @@ def run_powercycles(
     det = detect_and_localize(pl.pl_counts, pl.x_m, pl.y_m, psf_sigma_m=psf_sigma_m)
     if not det.accepted:
         raise RegistrationFailed("first boot found no point-like emitter")
-    best = max(det.accepted, key=lambda d: d.localization.photons)
-    first = refocus(
-        ins.stage, ins.scanner, ins.tagger, best.localization.x_m, best.localization.y_m,
-        z_surf + 0.3e-6,
-    )  # fmt: skip
-    if not first.ok:
-        raise RegistrationFailed(f"first boot could not refocus on the target: {first.reason}")
+    # target: the brightest point-like spot that refocuses and qualifies as ONE emitter by
+    # g2(0) (an unresolved pair would be returned to at its centroid, tens of nm off either)
+    first = None
+    reasons = []
+    for cand in sorted(det.accepted, key=lambda d: -d.localization.photons)[:_MAX_CANDIDATES]:
+        res = refocus(
+            ins.stage, ins.scanner, ins.tagger, cand.localization.x_m, cand.localization.y_m,
+            z_surf + 0.3e-6,
+        )  # fmt: skip
+        if not res.ok:
+            reasons.append(f"refocus: {res.reason}")
+            continue
+        verdict = qualify_here(ins.tagger, ins.spectrometer)
+        if verdict.single:
+            first = res
+            break
+        reasons.append(f"not single: {verdict.reason}")
+    if first is None:
+        raise RegistrationFailed(
+            "first boot found no qualified single emitter among the brightest "
+            f"{_MAX_CANDIDATES} spots ({'; '.join(reasons)})"
+        )
     xc, yc = reg.transform.apply_inverse(first.x_m, first.y_m)
     target_chip = (float(xc), float(yc))
     depth_stage_m = first.z_m - z_surf
