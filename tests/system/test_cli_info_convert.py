@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 from tests._data import PICOQUANT_DIR, needs_picoquant
 
-from qlight.timetags.io import read_photon_hdf5, read_ptu, write_ptu
+from qlight.timetags.io import (
+    iter_ptu,
+    read_header,
+    read_photon_hdf5,
+    read_ptu,
+    write_photon_hdf5,
+    write_ptu,
+)
 
 _SCRIPT = Path(sys.executable).with_name("qlight")
 _QLIGHT = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "qlight"]
@@ -115,13 +122,49 @@ def test_real_file_info_and_convert(tmp_path: Path) -> None:
     assert conv["padded_empty_detectors"] is True  # one detector; Photon-HDF5 HBT needs two
 
 
+@needs_picoquant
+def test_real_t3_convert_keeps_microtimes_as_nanotimes(tmp_path: Path) -> None:
+    src = _DATA / "hydraharp_v20_t3.ptu"
+    conv = _json_run(["convert", str(src), "hh3.h5"], tmp_path)
+    assert conv["nanotimes"] is True
+    meta = read_header(src)
+    t: dict[int, list[np.ndarray]] = {}
+    d: dict[int, list[np.ndarray]] = {}
+    for chunk in iter_ptu(src):
+        assert chunk.dtime is not None
+        for c in np.unique(chunk.channel).tolist():
+            t.setdefault(c, []).append(chunk.t_ps[chunk.channel == c])
+            d.setdefault(c, []).append(chunk.dtime[chunk.channel == c])
+    data = read_photon_hdf5(tmp_path / "hh3.h5")
+    assert data.nanotimes is not None
+    assert data.tcspc_unit_s == meta.resolution_ps * 1e-12
+    assert data.tcspc_num_bins == conv["tcspc_num_bins"] == 3126  # bins in one sync period
+    for c in sorted(t):
+        tc = np.concatenate(t[c])
+        order = np.argsort(tc, kind="stable")
+        np.testing.assert_array_equal(data.t_ps[c], tc[order])
+        np.testing.assert_array_equal(data.nanotimes[c], np.concatenate(d[c])[order])
+    for channel in ("0", "1"):  # lifetime from the HDF5 nanotimes = from the PTU microtimes
+        want = _json_run(["lifetime", str(src), "--channel", channel], tmp_path)
+        got = _json_run(["lifetime", "hh3.h5", "--channel", channel], tmp_path)
+        assert got["counts"] == want["counts"]
+        assert (got["range_ps"], got["n_photons"]) == (want["range_ps"], want["n_photons"])
+    _json_run(["convert", "hh3.h5", "back.ptu"], tmp_path)  # PTU output stays T2
+    back_meta, back = read_ptu(tmp_path / "back.ptu")
+    assert back_meta.mode == "T2"
+    for c, tags in data.t_ps.items():
+        np.testing.assert_array_equal(back[c], tags)
+
+
 def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
     p, _ = _t3_file(tmp_path)
     (tmp_path / "cut.ptu").write_bytes(p.read_bytes()[:-10])
+    write_photon_hdf5(tmp_path / "plain.h5", [[1, 2], [3]], duration_ps=10)
     cases = [
         (["info", "missing.ptu"], "must be an existing file"),
         (["info", "cut.ptu"], "truncated file"),
         (["convert", "t3.ptu", "out.txt"], "must end in .ptu, .h5 or .hdf5"),
+        (["lifetime", "plain.h5"], "has no /photon_data/nanotimes"),
     ]  # each command starts a Python process (~3 s), so a few representative cases only;
     # the error paths themselves are unit-tested in test_ptu_read.py and test_stream.py
     for args, message in cases:

@@ -26,6 +26,10 @@ _OFFICIAL = {
     "/photon_data/timestamps",
     "/photon_data/detectors",
     "/photon_data/timestamps_specs/timestamps_unit",
+    "/photon_data/nanotimes",
+    "/photon_data/nanotimes_specs/tcspc_unit",
+    "/photon_data/nanotimes_specs/tcspc_num_bins",
+    "/photon_data/nanotimes_specs/tcspc_range",
     "/photon_data/measurement_specs/measurement_type",
     "/photon_data/measurement_specs/laser_repetition_rate",
     *(f"/photon_data/measurement_specs/detectors_specs/split_ch{i}" for i in range(1, 9)),
@@ -103,7 +107,19 @@ def check_layout(path: Path) -> None:
             assert _is_scalar(setup[name]), name
         assert int(setup["num_split_ch"][()]) == n_pix
         assert int(setup["num_spectral_ch"][()]) == 1
-        assert int(setup["lifetime"][()]) == 0
+        has_nanotimes = "nanotimes" in f["photon_data"]
+        assert int(setup["lifetime"][()]) == int(has_nanotimes)
+        if has_nanotimes:
+            nano = f["photon_data/nanotimes"]
+            assert nano.shape == ts.shape
+            assert nano.dtype.kind == "u"
+            assert nano.dtype.itemsize >= 2
+            specs = f["photon_data/nanotimes_specs"]
+            for name in ("tcspc_unit", "tcspc_num_bins", "tcspc_range"):
+                assert _is_scalar(specs[name]), name
+            n_bins = int(specs["tcspc_num_bins"][()])
+            assert specs["tcspc_range"][()] == pytest.approx(specs["tcspc_unit"][()] * n_bins)
+            assert nano.size == 0 or int(nano[()].max()) < n_bins
         cw = setup["excitation_cw"][()].tolist()
         assert cw in ([0], [1])
         if cw == [0]:  # pulsed: repetition rate mandatory in both places ("generic" notes)
@@ -360,3 +376,109 @@ def test_written_file_has_the_usual_permissions(tmp_path: Path) -> None:
         assert path.stat().st_mode & 0o777 == 0o644
     finally:
         os.umask(umask)
+
+
+def test_nanotimes_round_trip_aligned_with_timestamps(tmp_path: Path) -> None:
+    a, b = _channels(11, 500)
+    rng = np.random.default_rng(12)
+    na, nb = rng.integers(0, 4096, a.size), rng.integers(0, 4096, b.size)
+    path = write_photon_hdf5(
+        tmp_path / "n.h5",
+        (a, b),
+        duration_ps=10**9,
+        rep_rate_hz=40e6,
+        nanotimes=(na, nb),
+        tcspc_unit_s=8e-12,
+        tcspc_num_bins=4096,
+    )
+    check_layout(path)
+    with h5py.File(path, "r") as f:
+        assert f["photon_data/nanotimes"].dtype == np.uint16
+        assert int(f["setup/lifetime"][()]) == 1
+        assert f["photon_data/nanotimes_specs/tcspc_range"][()] == pytest.approx(4096 * 8e-12)
+        # merged like the timestamps: each photon keeps its own nanotime
+        ts, det = f["photon_data/timestamps"][()], f["photon_data/detectors"][()]
+        merged = f["photon_data/nanotimes"][()]
+    np.testing.assert_array_equal(merged[det == 0], na)
+    np.testing.assert_array_equal(ts[det == 1], b)
+    data = read_photon_hdf5(path)
+    assert data.nanotimes is not None
+    np.testing.assert_array_equal(data.nanotimes[0], na)
+    np.testing.assert_array_equal(data.nanotimes[1], nb)
+    assert (data.tcspc_unit_s, data.tcspc_num_bins) == (8e-12, 4096)
+
+
+def test_without_nanotimes_reader_returns_none(tmp_path: Path) -> None:
+    data = read_photon_hdf5(
+        write_photon_hdf5(tmp_path / "x.h5", _channels(3, 10), duration_ps=10**9)
+    )
+    assert (data.nanotimes, data.tcspc_unit_s, data.tcspc_num_bins) == (None, None, None)
+
+
+def test_wide_nanotimes_use_a_wider_unsigned_type(tmp_path: Path) -> None:
+    path = write_photon_hdf5(
+        tmp_path / "w.h5",
+        [np.array([1]), np.array([2, 3])],
+        duration_ps=10,
+        nanotimes=[np.array([70_000]), np.array([0, 5])],
+        tcspc_unit_s=1e-12,
+    )
+    check_layout(path)
+    with h5py.File(path, "r") as f:
+        assert f["photon_data/nanotimes"].dtype == np.uint32
+        assert int(f["photon_data/nanotimes_specs/tcspc_num_bins"][()]) == 70_001
+    data = read_photon_hdf5(path)
+    assert data.nanotimes is not None
+    assert data.nanotimes[0].tolist() == [70_000]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"nanotimes": [[1, 2]]}, "nanotimes"),
+        ({"nanotimes": [[1, 2], [3]], "tcspc_unit_s": 1e-12}, r"nanotimes\[1\]"),
+        ({"nanotimes": [[1, 2], [3, 4, 5]], "tcspc_unit_s": 1e-12}, r"nanotimes\[1\]"),
+        ({"nanotimes": [[1.5, 2], [3, 4]], "tcspc_unit_s": 1e-12}, r"nanotimes\[0\]"),
+        ({"nanotimes": [[-1, 2], [3, 4]], "tcspc_unit_s": 1e-12}, r"nanotimes\[0\]"),
+        ({"nanotimes": [[1, 2], [3, 4]]}, "tcspc_unit_s"),
+        ({"nanotimes": [[1, 2], [3, 4]], "tcspc_unit_s": 0.0}, "tcspc_unit_s"),
+        (
+            {"nanotimes": [[1, 2], [3, 4]], "tcspc_unit_s": 1e-12, "tcspc_num_bins": 4},
+            "tcspc_num_bins",
+        ),
+        ({"tcspc_unit_s": 1e-12}, "nanotimes"),
+    ],
+)
+def test_writer_rejects_bad_nanotimes(tmp_path: Path, kwargs: dict[str, object], name: str) -> None:
+    channels = [np.array([0, 5]), np.array([1, 2])]
+    with pytest.raises(ParameterError, match=rf"^{name}="):
+        write_photon_hdf5(tmp_path / "bad.h5", channels, duration_ps=10, **kwargs)  # type: ignore[arg-type]
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ("short", r"/photon_data/nanotimes must be a 1-D integer array as long as timestamps"),
+        ("no_unit", r"missing field /photon_data/nanotimes_specs/tcspc_unit"),
+        ("zero_unit", r"tcspc_unit must be > 0"),
+    ],
+)
+def test_reader_names_bad_nanotimes(tmp_path: Path, edit: str, message: str) -> None:
+    path = write_photon_hdf5(
+        tmp_path / "n.h5",
+        [np.array([1, 4]), np.array([2])],
+        duration_ps=10,
+        nanotimes=[np.array([3, 4]), np.array([5])],
+        tcspc_unit_s=1e-12,
+    )
+    with h5py.File(path, "a") as f:
+        if edit == "short":
+            del f["photon_data/nanotimes"]
+            f["photon_data/nanotimes"] = np.array([1, 2], dtype=np.uint16)
+        elif edit == "no_unit":
+            del f["photon_data/nanotimes_specs/tcspc_unit"]
+        else:
+            f["photon_data/nanotimes_specs/tcspc_unit"][()] = 0.0
+    with pytest.raises(FileFormatError, match=message):
+        read_photon_hdf5(path)

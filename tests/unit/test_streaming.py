@@ -130,6 +130,63 @@ def test_lifetime_file_t3_conserves_photons() -> None:
     assert h.range_ps % 64 == 0
 
 
+@needs_picoquant
+def test_lifetime_of_converted_photon_hdf5_equals_ptu(tmp_path: Path) -> None:
+    from qlight.timetags.io import iter_ptu, read_header
+
+    src = DATA / "hydraharp_v20_t3.ptu"
+    meta = read_header(src)
+    t: dict[int, list[np.ndarray]] = {0: [], 1: []}
+    d: dict[int, list[np.ndarray]] = {0: [], 1: []}
+    for chunk in iter_ptu(src):
+        assert chunk.dtime is not None
+        for c in (0, 1):
+            t[c].append(chunk.t_ps[chunk.channel == c])
+            d[c].append(chunk.dtime[chunk.channel == c])
+    chans, nanos = [], []
+    for c in (0, 1):
+        tc = np.concatenate(t[c])
+        order = np.argsort(tc, kind="stable")
+        chans.append(tc[order])
+        nanos.append(np.concatenate(d[c])[order])
+    path = write_photon_hdf5(
+        tmp_path / "t3.h5",
+        chans,
+        duration_ps=10**13,
+        rep_rate_hz=meta.sync_rate_hz,
+        nanotimes=nanos,
+        tcspc_unit_s=meta.resolution_ps * 1e-12,
+    )
+    for channel in (0, 1):
+        want = lifetime_file(src, channel=channel, bin_ps=64)
+        got = lifetime_file(path, channel=channel, bin_ps=64, chunk_records=7_000)
+        assert (got.range_ps, got.n_photons, got.n_outside) == (
+            want.range_ps,
+            want.n_photons,
+            want.n_outside,
+        )
+        np.testing.assert_array_equal(got.counts, want.counts)
+        np.testing.assert_array_equal(got.t_ps, want.t_ps)
+
+
+def test_lifetime_of_photon_hdf5_without_nanotimes_is_refused(tmp_path: Path) -> None:
+    path = write_photon_hdf5(tmp_path / "x.h5", [[1, 2], [3]], duration_ps=10)
+    with pytest.raises(ParameterError, match=r"no /photon_data/nanotimes"):
+        lifetime_file(path, channel=0, bin_ps=1)
+    nano = write_photon_hdf5(
+        tmp_path / "n.h5",
+        [[1, 2], [3]],
+        duration_ps=10,
+        nanotimes=[[0, 9], [4]],
+        tcspc_unit_s=2e-12,
+        tcspc_num_bins=10,
+    )
+    h = lifetime_file(nano, channel=0, bin_ps=4)  # range: tcspc_range = 20 ps
+    assert h.counts.tolist() == [1, 0, 0, 0, 1]
+    with pytest.raises(ParameterError, match=r"^channel=5"):
+        lifetime_file(nano, channel=5, bin_ps=4)
+
+
 def test_corrupt_file_is_named(tmp_path: Path) -> None:
     bad = tmp_path / "bad.ptu"
     bad.write_bytes(b"PQTTTR\0\0" + b"\x01" * 40)

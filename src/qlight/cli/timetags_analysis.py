@@ -230,7 +230,7 @@ def lifetime(
     plot: PlotOpt = None,
     chunk_records: ChunkOpt = DEFAULT_CHUNK_RECORDS,
 ) -> None:
-    """TCSPC lifetime histogram (T3 microtimes, or T2 against the sync channel)."""
+    """TCSPC lifetime histogram (T3 microtimes, T2 against the sync, Photon-HDF5 nanotimes)."""
     with cli_errors():
         total = _check_file(file)
         range_ps = None if range_ns is None else round(range_ns * 1000)

@@ -1,13 +1,15 @@
 """``qlight info FILE`` and ``qlight convert IN OUT``: time-tag file metadata and conversion.
 
 ``info`` prints the typed header, counts and rates per channel, the duration and the span of
-the tags of a PTU or Photon-HDF5 file; ``convert`` turns a PTU file into Photon-HDF5 or a
-Photon-HDF5 file into PTU (HydraHarp V2 T2 records by default), chosen by the output
+the tags of a PTU or Photon-HDF5 file; ``convert`` turns a PTU file into Photon-HDF5 (T3
+microtimes kept as TCSPC nanotimes) or a Photon-HDF5 file into PTU (HydraHarp V2 T2 records
+by default, absolute 1 ps tags; nanotimes are not written), chosen by the output
 extension. Both read the file in chunks with a progress bar on stderr.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -125,20 +127,48 @@ def info(
 
 
 def _ptu_to_hdf5(src: Path, dst: Path, show: bool) -> dict[str, Any]:
-    """Whole-file PTU → Photon-HDF5 (the Photon-HDF5 writer takes complete arrays)."""
+    """Whole-file PTU → Photon-HDF5 (the Photon-HDF5 writer takes complete arrays).
+
+    T3 microtimes (raw dtime bins) become ``/photon_data/nanotimes`` with ``tcspc_unit`` the
+    T3 resolution and ``tcspc_num_bins`` the bins of one sync period (or more, to hold the
+    largest dtime).
+    """
     meta = read_header(src)
+    t3 = meta.mode == "T3"
     parts: dict[int, list[NDArray[np.int64]]] = {}
+    dparts: dict[int, list[NDArray[np.int64]]] = {}
     with progress(f"reading {src.name}", max(meta.n_records, 1), enabled=show) as advance:
         for chunk in iter_ptu(src):
             for c in np.unique(chunk.channel).tolist():
-                t = chunk.t_ps[chunk.channel == c]
-                parts.setdefault(int(c), []).append(np.sort(t, kind="stable"))
+                sel = chunk.channel == c
+                t = chunk.t_ps[sel]
+                order = np.argsort(t, kind="stable")
+                parts.setdefault(int(c), []).append(t[order])
+                if t3 and chunk.dtime is not None:
+                    dparts.setdefault(int(c), []).append(chunk.dtime[sel][order])
             advance(chunk.n_records)
     ptu_channels = sorted(parts)
-    chans = [np.sort(np.concatenate(parts[c]), kind="stable") for c in ptu_channels]
+    chans: list[NDArray[np.int64]] = []
+    nanos: list[NDArray[np.int64]] = []
+    for c in ptu_channels:
+        t = np.concatenate(parts[c])
+        order = np.argsort(t, kind="stable")  # stable: equal tags keep file order
+        chans.append(t[order])
+        if t3:
+            nanos.append(np.concatenate(dparts[c])[order])
     padded = len(chans) < 2
     while len(chans) < 2:  # Photon-HDF5 HBT layout needs two detectors: add empty ones
         chans.append(np.zeros(0, np.int64))
+        nanos.append(np.zeros(0, np.int64))
+    tcspc: dict[str, Any] = {}
+    if t3:
+        top = max((int(d.max()) for d in nanos if d.size), default=0)
+        per_period = math.ceil(meta.global_resolution_ps / meta.resolution_ps - 1e-9)
+        tcspc = {
+            "nanotimes": nanos,
+            "tcspc_unit_s": meta.resolution_ps / _PS_PER_S,
+            "tcspc_num_bins": max(per_period, top + 1, 1),
+        }
     last = max((int(c[-1]) for c in chans if c.size), default=0)
     acq_ps = round((meta.acquisition_time_s or 0.0) * _PS_PER_S)
     duration_ps = max(last, acq_ps, 1)
@@ -157,17 +187,20 @@ def _ptu_to_hdf5(src: Path, dst: Path, show: bool) -> dict[str, Any]:
         description=f"converted by qlight from {src.name} ({meta.instrument} {meta.mode})",
         parameters=params,
         rep_rate_hz=meta.sync_rate_hz if meta.mode == "T3" else None,
+        **tcspc,
     )
     return {
         "channels": {str(c): int(t.size) for c, t in zip(ptu_channels, chans, strict=False)},
         "detector_of_channel": {str(c): i for i, c in enumerate(ptu_channels)},
         "padded_empty_detectors": padded,
         "duration_ps": duration_ps,
+        "nanotimes": t3,
+        "tcspc_num_bins": tcspc.get("tcspc_num_bins"),
     }
 
 
 def _hdf5_to_ptu(src: Path, dst: Path, record_type: str, show: bool) -> dict[str, Any]:
-    """Streaming Photon-HDF5 → PTU T2 with 1 ps time tags."""
+    """Streaming Photon-HDF5 → PTU T2 with 1 ps time tags (nanotimes are not written)."""
     meta = read_header(src)
     counts: dict[int, int] = {}
     n_ch = max(meta.n_channels, 1)

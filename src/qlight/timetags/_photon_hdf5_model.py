@@ -69,6 +69,13 @@ class PhotonData:
         Other standard fields, flattened by HDF5 path (``"/setup/num_pixels"``).
     parameters : dict or None
         The qlight simulation parameters (``/user/qlight/parameters_json``), if present.
+    nanotimes : dict of int to numpy.ndarray of int64, or None
+        TCSPC nanotimes (``/photon_data/nanotimes``, in units of ``tcspc_unit_s``) of each
+        detector, aligned with ``t_ps``; None when the file has none.
+    tcspc_unit_s : float or None
+        ``/photon_data/nanotimes_specs/tcspc_unit`` in seconds (None without nanotimes).
+    tcspc_num_bins : int or None
+        ``/photon_data/nanotimes_specs/tcspc_num_bins`` (None when absent).
     """
 
     t_ps: dict[int, NDArray[np.int64]]
@@ -78,6 +85,9 @@ class PhotonData:
     description: str
     metadata: dict[str, Any] = field(default_factory=dict)
     parameters: dict[str, Any] | None = None
+    nanotimes: dict[int, NDArray[np.int64]] | None = None
+    tcspc_unit_s: float | None = None
+    tcspc_num_bins: int | None = None
 
 
 def as_hdf5_string(text: str) -> np.bytes_:

@@ -140,6 +140,34 @@ def _to_ps(raw: NDArray[np.int64], unit_s: float, p: Path) -> NDArray[np.int64]:
     return np.round(raw.astype(np.float64) * factor).astype(np.int64)
 
 
+def _nanotimes(
+    f: h5py.File, p: Path, n: int
+) -> tuple[NDArray[np.int64] | None, float | None, int | None]:
+    """``/photon_data/nanotimes`` (int64), ``tcspc_unit`` in s and ``tcspc_num_bins``."""
+    if "nanotimes" not in f["photon_data"]:
+        return None, None, None
+    ds = _dataset(f, p, "/photon_data/nanotimes")
+    if ds.ndim != 1 or ds.dtype.kind not in "iu" or ds.shape[0] != n:
+        raise _fail(
+            p,
+            "/photon_data/nanotimes must be a 1-D integer array as long as timestamps "
+            f"({n}), found {ds.dtype} {ds.shape}",
+        )
+    unit_s = _scalar(f, p, "/photon_data/nanotimes_specs/tcspc_unit")
+    if unit_s <= 0:
+        raise _fail(p, f"/photon_data/nanotimes_specs/tcspc_unit must be > 0, found {unit_s}")
+    num_bins: int | None = None
+    if "/photon_data/nanotimes_specs/tcspc_num_bins" in f:
+        value = _scalar(f, p, "/photon_data/nanotimes_specs/tcspc_num_bins")
+        if value < 1 or value != int(value):
+            raise _fail(p, f"tcspc_num_bins must be a positive integer, found {value}")
+        num_bins = int(value)
+    values = np.asarray(ds[()]).astype(np.int64)
+    if values.size and int(values.min()) < 0:
+        raise _fail(p, "/photon_data/nanotimes must be >= 0")
+    return values, unit_s, num_bins
+
+
 def _read(f: h5py.File, p: Path) -> PhotonData:
     name = _format_name(f)
     if name != FORMAT_NAME:
@@ -175,9 +203,14 @@ def _read(f: h5py.File, p: Path) -> PhotonData:
     ids = [int(d) for d in np.unique(det)]
     if "/setup/detectors/id" in f:
         ids = sorted(set(ids) | {int(d) for d in np.asarray(f["/setup/detectors/id"][()]).ravel()})
+    nano_all, tcspc_unit_s, tcspc_num_bins = _nanotimes(f, p, raw.size)
     t_ps: dict[int, NDArray[np.int64]] = {}
+    nanotimes: dict[int, NDArray[np.int64]] | None = None if nano_all is None else {}
     for d in ids:
-        tags = np.ascontiguousarray(t_all[det == d])
+        mask = det == d
+        if nanotimes is not None and nano_all is not None:
+            nanotimes[d] = np.ascontiguousarray(nano_all[mask])
+        tags = np.ascontiguousarray(t_all[mask])
         if tags.size > 1 and np.any(np.diff(tags) < 0):
             i = int(np.argmax(np.diff(tags) < 0))
             raise _fail(
@@ -224,4 +257,7 @@ def _read(f: h5py.File, p: Path) -> PhotonData:
         description=description,
         metadata=metadata,
         parameters=parameters,
+        nanotimes=nanotimes,
+        tcspc_unit_s=tcspc_unit_s,
+        tcspc_num_bins=tcspc_num_bins,
     )

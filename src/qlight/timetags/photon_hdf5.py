@@ -1,6 +1,6 @@
 """Photon-HDF5 (format version 0.5) writer and reader for two-detector HBT time tags.
 
-Layout written by :func:`write_photon_hdf5` (one spot, no TCSPC nanotimes)::
+Layout written by :func:`write_photon_hdf5` (one spot, TCSPC nanotimes optional)::
 
     /                        attrs format_name="Photon-HDF5", format_version="0.5", format_url
     /acquisition_duration    float, seconds
@@ -8,11 +8,13 @@ Layout written by :func:`write_photon_hdf5` (one spot, no TCSPC nanotimes)::
     /photon_data/timestamps                       int64, merged and time-sorted
     /photon_data/detectors                        uint8, pixel id of each timestamp (0, 1, …)
     /photon_data/timestamps_specs/timestamps_unit float, 1e-12 s (1 ps)
+    /photon_data/nanotimes                        uint16 (or wider), TCSPC bin of each photon
+    /photon_data/nanotimes_specs/tcspc_unit, tcspc_num_bins, tcspc_range   (with nanotimes)
     /photon_data/measurement_specs/measurement_type  "generic"
     /photon_data/measurement_specs/laser_repetition_rate  Hz (pulsed excitation only)
     /photon_data/measurement_specs/detectors_specs/split_ch1, split_ch2, …  uint8 arrays
     /setup/num_pixels, num_spots, num_spectral_ch, num_polarization_ch, num_split_ch,
-           modulated_excitation, lifetime, excitation_cw, excitation_alternated,
+           modulated_excitation, lifetime (1 with nanotimes), excitation_cw, excitation_alternated,
            detection_split_ch_ratios, [excitation_wavelengths, excitation_input_powers,
            detection_wavelengths, laser_repetition_rates]
     /setup/detectors/id, label, counts, [dcr, afterpulsing]
@@ -79,12 +81,71 @@ __all__ = [
 ]
 
 
-def _merge(channels: Sequence[NDArray[np.int64]]) -> tuple[NDArray[np.int64], NDArray[np.uint8]]:
-    """Merge sorted channels into one time-sorted stream; ties keep the lower detector first."""
+def _merge(
+    channels: Sequence[NDArray[np.int64]],
+) -> tuple[NDArray[np.int64], NDArray[np.uint8], NDArray[np.intp]]:
+    """Merge sorted channels into one time-sorted stream; ties keep the lower detector first.
+
+    Also returns the permutation of the concatenated channels (to align per-photon arrays).
+    """
     times = np.concatenate(channels) if channels else np.zeros(0, np.int64)
     dets = np.concatenate([np.full(c.size, i, dtype=np.uint8) for i, c in enumerate(channels)])
     order = np.argsort(times, kind="stable")
-    return times[order], dets[order]
+    return times[order], dets[order], order
+
+
+def _check_nanotimes(
+    nanotimes: Sequence[ArrayLike] | None,
+    channels: Sequence[NDArray[np.int64]],
+    tcspc_unit_s: float | None,
+    tcspc_num_bins: int | None,
+) -> tuple[list[NDArray[np.int64]] | None, float | None, int | None]:
+    """Validate the per-channel nanotimes; return them as int64, the unit and the bin count."""
+    if nanotimes is None:
+        if tcspc_unit_s is not None or tcspc_num_bins is not None:
+            raise ParameterError(
+                "nanotimes", None, "must be given with tcspc_unit_s or tcspc_num_bins"
+            )
+        return None, None, None
+    if len(nanotimes) != len(channels):
+        raise ParameterError(
+            "nanotimes", f"{len(nanotimes)} channels", f"must have {len(channels)} like t_ps"
+        )
+    out: list[NDArray[np.int64]] = []
+    for i, (nt, c) in enumerate(zip(nanotimes, channels, strict=True)):
+        arr = np.asarray(nt)
+        if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+            raise ParameterError(
+                f"nanotimes[{i}]", f"{arr.dtype} of shape {arr.shape}", "must be 1-D integers"
+            )
+        if arr.shape != c.shape:
+            raise ParameterError(
+                f"nanotimes[{i}]", f"shape {arr.shape}", f"must match t_ps[{i}] shape {c.shape}"
+            )
+        if arr.size and int(arr.min()) < 0:
+            raise ParameterError(f"nanotimes[{i}]", int(arr.min()), "must be >= 0")
+        out.append(arr.astype(np.int64))
+    if tcspc_unit_s is None:
+        raise ParameterError("tcspc_unit_s", None, "must be given with nanotimes")
+    unit = check_positive("tcspc_unit_s", tcspc_unit_s)
+    top = max((int(a.max()) for a in out if a.size), default=0)
+    if tcspc_num_bins is None:
+        num_bins = top + 1
+    else:
+        num_bins = check_integer("tcspc_num_bins", tcspc_num_bins)
+        if num_bins < 1 or top >= num_bins:
+            raise ParameterError(
+                "tcspc_num_bins", tcspc_num_bins, f"must be >= 1 and > every nanotime ({top})"
+            )
+    return out, unit, num_bins
+
+
+def _nanotime_dtype(num_bins: int) -> type[np.unsignedinteger[Any]]:
+    """uint16 (the usual Photon-HDF5 type), or the smallest wider unsigned type that fits."""
+    for dtype in (np.uint16, np.uint32):
+        if num_bins - 1 <= np.iinfo(dtype).max:
+            return dtype
+    return np.uint64
 
 
 def _optional_positive(name: str, value: float | None) -> float | None:
@@ -105,6 +166,9 @@ def write_photon_hdf5(
     detection_wavelength_m: float | None = None,
     rep_rate_hz: float | None = None,
     author: str | None = None,
+    nanotimes: Sequence[ArrayLike] | None = None,
+    tcspc_unit_s: float | None = None,
+    tcspc_num_bins: int | None = None,
 ) -> Path:
     """Write the tags of two or more beam-split detectors to a Photon-HDF5 0.5 file.
 
@@ -135,6 +199,15 @@ def write_photon_hdf5(
         Laser repetition rate; ``None`` means CW excitation.
     author : str, optional
         ``/identity/author``.
+    nanotimes : sequence of array_like of int, optional
+        TCSPC nanotimes (microtime bins, >= 0) of each channel, one per tag of ``t_ps``
+        (same shapes). Written merged like the timestamps as ``/photon_data/nanotimes``
+        (uint16, or wider if needed), with ``/setup/lifetime = True``.
+    tcspc_unit_s : float, optional
+        Nanotime bin width in seconds (required with ``nanotimes``).
+    tcspc_num_bins : int, optional
+        Number of TCSPC bins (default: the largest nanotime + 1); ``tcspc_range`` is
+        ``tcspc_unit_s × tcspc_num_bins``.
 
     Returns
     -------
@@ -145,8 +218,9 @@ def write_photon_hdf5(
     ------
     ParameterError
         For invalid tags (unsorted, not integer, negative), a duration that does not cover
-        them, inconsistent metadata lengths, parameters that are not JSON-serialisable, or a
-        path that cannot be written.
+        them, inconsistent metadata lengths, nanotimes of the wrong number, shape or type
+        (or without ``tcspc_unit_s``), parameters that are not JSON-serialisable, or a path
+        that cannot be written.
 
     References
     ----------
@@ -181,6 +255,7 @@ def write_photon_hdf5(
         if excitation_power_w is None
         else check_nonnegative("excitation_power_w", excitation_power_w)
     )
+    nano, tcspc_unit, num_bins = _check_nanotimes(nanotimes, channels, tcspc_unit_s, tcspc_num_bins)
     det_wl = _optional_positive("detection_wavelength_m", detection_wavelength_m)
     rep = _optional_positive("rep_rate_hz", rep_rate_hz)
     try:
@@ -196,7 +271,11 @@ def write_photon_hdf5(
         raise ParameterError("path", str(out), "is a directory, not a file")
     if not folder.is_dir():
         raise ParameterError("path", str(out), f"cannot be written: folder {folder} does not exist")
-    timestamps, det_ids = _merge(channels)
+    timestamps, det_ids, order = _merge(channels)
+    tcspc: tuple[NDArray[np.unsignedinteger[Any]], float, int] | None = None
+    if nano is not None and tcspc_unit is not None and num_bins is not None:
+        merged = np.concatenate(nano)[order] if nano else np.zeros(0, np.int64)
+        tcspc = (merged.astype(_nanotime_dtype(num_bins)), tcspc_unit, num_bins)
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:
@@ -221,6 +300,7 @@ def write_photon_hdf5(
                 det_wl=det_wl,
                 rep=rep,
                 author=author,
+                tcspc=tcspc,
             )
         umask = os.umask(0)
         os.umask(umask)
@@ -251,6 +331,7 @@ def _write_layout(
     det_wl: float | None,
     rep: float | None,
     author: str | None,
+    tcspc: tuple[NDArray[np.unsignedinteger[Any]], float, int] | None = None,
 ) -> None:
     """Create every group and field of the layout documented in the module docstring."""
     n_pix = len(counts)
@@ -276,6 +357,19 @@ def _write_layout(
         compression="gzip" if det_ids.size else None,
     )
     ph.create_group("timestamps_specs")["timestamps_unit"] = np.float64(TIMESTAMPS_UNIT_S)
+    if tcspc is not None:
+        nano, unit_s, num_bins = tcspc
+        ph.create_dataset(
+            "nanotimes",
+            data=nano,
+            dtype=nano.dtype,
+            chunks=True if nano.size else None,
+            compression="gzip" if nano.size else None,
+        )
+        specs = ph.create_group("nanotimes_specs")
+        specs["tcspc_unit"] = np.float64(unit_s)
+        specs["tcspc_num_bins"] = np.int64(num_bins)
+        specs["tcspc_range"] = np.float64(unit_s * num_bins)
     ms = ph.create_group("measurement_specs")
     ms["measurement_type"] = as_hdf5_string("generic")
     if rep is not None:
@@ -291,7 +385,7 @@ def _write_layout(
     setup["num_polarization_ch"] = np.int64(1)
     setup["num_split_ch"] = np.int64(n_pix)
     setup["modulated_excitation"] = np.uint8(0)
-    setup["lifetime"] = np.uint8(0)
+    setup["lifetime"] = np.uint8(tcspc is not None)
     setup["excitation_cw"] = np.array([rep is None], dtype=np.uint8)
     setup["excitation_alternated"] = np.array([False], dtype=np.uint8)
     setup["detection_split_ch_ratios"] = np.array(ratios, dtype=np.float64)

@@ -36,6 +36,8 @@ from qlight.timetags.io import (
     iter_ptu,
     read_header,
 )
+from qlight.timetags.io.ptu import scale_to_ps
+from qlight.timetags.io.stream import iter_nanotimes, tcspc_specs
 from qlight.timetags.lifetime import (
     LifetimeHistogram,
     lifetime_histogram_t2,
@@ -277,21 +279,26 @@ def lifetime_file(
     chunk_records: int = DEFAULT_CHUNK_RECORDS,
     on_chunk: Callable[[int], None] | None = None,
 ) -> LifetimeHistogram:
-    """TCSPC histogram of one channel of a PTU file, chunk by chunk.
+    """TCSPC histogram of one channel of a PTU or Photon-HDF5 file, chunk by chunk.
 
     T3 files: the microtimes of ``channel``. T2 files: ``channel`` referenced to the sync
-    records (channel −1), the last sync of each chunk carried into the next.
+    records (channel −1), the last sync of each chunk carried into the next. Photon-HDF5
+    files: the ``/photon_data/nanotimes`` of detector ``channel`` times ``tcspc_unit``
+    (converted to ps exactly as PTU microtimes are, so a converted T3 file gives identical
+    counts).
 
     Parameters
     ----------
     path : str or os.PathLike
-        A PicoQuant PTU file (T3, or T2 with sync records).
+        A PicoQuant PTU file (T3, or T2 with sync records) or a Photon-HDF5 file with
+        nanotimes.
     channel : int
         Detector channel (0-based).
     bin_ps : int
         Bin width.
     range_ps : int, optional
-        Histogram range; default the sync period rounded up to whole bins.
+        Histogram range; default the sync period rounded up to whole bins (Photon-HDF5:
+        from the laser repetition rate, else ``tcspc_range``).
     delay_ps : int, optional
         T2 only: delay added to the photons.
     chunk_records : int, optional
@@ -306,8 +313,8 @@ def lifetime_file(
     Raises
     ------
     ParameterError
-        For a file without sync information (Photon-HDF5, T2 without sync records) or bad
-        parameters.
+        For a file without sync information (Photon-HDF5 without nanotimes, T2 without sync
+        records) or bad parameters.
     FileFormatError
         For an unreadable or corrupted file.
     """
@@ -316,7 +323,15 @@ def lifetime_file(
     if width <= 0:
         raise ParameterError("bin_ps", bin_ps, "must be > 0")
     if meta.record_type == "Photon-HDF5":
-        raise ParameterError("path", meta.path, "must be a PTU file (T3, or T2 with sync)")
+        return _lifetime_hdf5(
+            path,
+            channel=channel,
+            width=width,
+            range_ps=range_ps,
+            sync_rate_hz=meta.sync_rate_hz,
+            chunk_records=chunk_records,
+            on_chunk=on_chunk,
+        )
     if range_ps is None:
         if meta.mode == "T3":
             period = meta.global_resolution_ps
@@ -354,6 +369,56 @@ def lifetime_file(
         raise ParameterError("path", meta.path, "has no sync records (T2 lifetime needs them)")
     if total is None or n_photons == 0:
         raise ParameterError("channel", channel, f"has no photons in {meta.path}")
+    return LifetimeHistogram(
+        t_ps=np.arange(0, range_ps, width, dtype=np.int64),
+        counts=total,
+        bin_ps=width,
+        range_ps=int(range_ps),
+        n_photons=n_photons,
+        n_outside=n_outside,
+    )
+
+
+def _lifetime_hdf5(
+    path: str | os.PathLike[str],
+    *,
+    channel: int,
+    width: int,
+    range_ps: int | None,
+    sync_rate_hz: float | None,
+    chunk_records: int,
+    on_chunk: Callable[[int], None] | None,
+) -> LifetimeHistogram:
+    """:func:`lifetime_file` for Photon-HDF5: histogram of nanotimes × ``tcspc_unit``."""
+    specs = tcspc_specs(path)
+    if specs is None:
+        raise ParameterError(
+            "path",
+            str(path),
+            "has no /photon_data/nanotimes (a Photon-HDF5 lifetime needs TCSPC nanotimes)",
+        )
+    unit_ps = specs[0] * 1e12
+    if range_ps is None:
+        if sync_rate_hz:
+            period = 1e12 / sync_rate_hz
+        elif specs[1] is not None:
+            period = unit_ps * specs[1]
+        else:
+            raise ParameterError("range_ps", None, f"must be given: {path} has no TCSPC range")
+        range_ps = -(-round(period) // width) * width
+    total = np.zeros(0, dtype=np.int64)
+    n_photons = 0
+    n_outside = 0
+    for det, nano in iter_nanotimes(path, chunk_records=chunk_records):
+        micro = scale_to_ps(nano[det == channel], unit_ps)
+        h = lifetime_histogram_t3(micro, bin_ps=width, range_ps=range_ps)
+        total = h.counts if total.size == 0 else total + h.counts
+        n_photons += h.n_photons
+        n_outside += h.n_outside
+        if on_chunk is not None:
+            on_chunk(int(det.size))
+    if n_photons == 0:
+        raise ParameterError("channel", channel, f"has no photons in {path}")
     return LifetimeHistogram(
         t_ps=np.arange(0, range_ps, width, dtype=np.int64),
         counts=total,

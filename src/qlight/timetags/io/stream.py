@@ -31,7 +31,7 @@ from qlight.timetags.io.ptu import (
     split_channels,
 )
 
-__all__ = ["file_kind", "iter_channels", "read_header"]
+__all__ = ["file_kind", "iter_channels", "iter_nanotimes", "read_header", "tcspc_specs"]
 
 
 def file_kind(path: str | os.PathLike[str]) -> str:
@@ -121,6 +121,62 @@ def read_header(path: str | os.PathLike[str]) -> TTTRMetadata:
         n_channels=int(n_pix) if n_pix is not None else 0,
         tags=tags,
     )
+
+
+def tcspc_specs(path: str | os.PathLike[str]) -> tuple[float, int | None] | None:
+    """``(tcspc_unit_s, tcspc_num_bins)`` of a Photon-HDF5 file with nanotimes, else None.
+
+    Raises
+    ------
+    FileFormatError
+        For an unreadable file or an invalid ``/photon_data/nanotimes_specs/tcspc_unit``.
+    """
+    p = Path(path)
+    try:
+        with h5py.File(p, "r") as f:
+            if "photon_data/nanotimes" not in f:
+                return None
+            unit = _h5_scalar(f, "photon_data/nanotimes_specs/tcspc_unit")
+            bins = _h5_scalar(f, "photon_data/nanotimes_specs/tcspc_num_bins")
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise FileFormatError(f"{p}: unreadable Photon-HDF5 file ({exc})") from None
+    if unit is None or not (np.isfinite(unit) and unit > 0):
+        raise FileFormatError(f"{p}: invalid /photon_data/nanotimes_specs/tcspc_unit")
+    return unit, None if bins is None else int(bins)
+
+
+def iter_nanotimes(
+    path: str | os.PathLike[str], *, chunk_records: int = DEFAULT_CHUNK_RECORDS
+) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+    """Iterate ``(detector id, nanotime)`` of a Photon-HDF5 file chunk by chunk (file order).
+
+    Raises
+    ------
+    FileFormatError
+        If the file has no ``/photon_data/nanotimes`` or it differs in shape from the
+        timestamps, or a chunk cannot be read.
+    """
+    p = Path(path)
+    try:
+        f = h5py.File(p, "r")
+    except OSError as exc:
+        raise FileFormatError(f"{p}: unreadable HDF5 file ({exc})") from None
+    with f:
+        ts, det, _unit = _h5_layout(f, p)
+        if "photon_data/nanotimes" not in f:
+            raise FileFormatError(f"{p}: no /photon_data/nanotimes")
+        nano = f["photon_data/nanotimes"]
+        if not isinstance(nano, h5py.Dataset) or nano.shape != ts.shape:
+            raise FileFormatError(f"{p}: nanotimes and timestamps differ in shape")
+        n = int(ts.shape[0])
+        for start in range(0, n, chunk_records):
+            stop = min(n, start + chunk_records)
+            try:
+                d = np.asarray(det[start:stop]).astype(np.int64)
+                m = np.asarray(nano[start:stop]).astype(np.int64)
+            except (OSError, ValueError) as exc:
+                raise FileFormatError(f"{p}: unreadable photons {start}..{stop} ({exc})") from None
+            yield d, m
 
 
 def _iter_hdf5(p: Path, chunk_records: int) -> Iterator[dict[int, NDArray[np.int64]]]:
