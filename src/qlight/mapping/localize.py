@@ -388,8 +388,9 @@ def localize_mle(
     nk = 5 if fit_sigma else 4
 
     def unpack(p: NDArray[np.float64]) -> NDArray[np.float64]:
-        s = math.exp(p[4]) if fit_sigma else s0
-        return np.array([p[0], p[1], math.exp(p[2]), math.exp(p[3]), s])
+        # log-parameters are clipped so a wild trust-region step cannot overflow exp()
+        s = _bounded_exp(p[4]) if fit_sigma else s0
+        return np.array([p[0], p[1], _bounded_exp(p[2]), _bounded_exp(p[3]), s])
 
     def chain(theta: NDArray[np.float64]) -> NDArray[np.float64]:
         # ∂θ/∂p for p = (x0, y0, log N, log b, log σ)
@@ -415,9 +416,18 @@ def localize_mle(
         return np.asarray((j / mu.ravel()) @ j.T, dtype=np.float64)
 
     p0 = np.array([t0[0], t0[1], math.log(t0[2]), math.log(t0[3]), math.log(s0)])[:nk]
-    res = optimize.minimize(
-        fun, p0, jac=grad, hess=hess, method="trust-exact", options={"gtol": 1e-7, "maxiter": 200}
-    )
+    try:
+        res = optimize.minimize(
+            fun,
+            p0,
+            jac=grad,
+            hess=hess,
+            method="trust-exact",
+            options={"gtol": 1e-7, "maxiter": 200},
+        )
+    except (ArithmeticError, ValueError, np.linalg.LinAlgError):
+        # a numerically hopeless spot: report the start point as NOT converged, never raise
+        return _finish(unpack(p0), k, xs, ys, a, ox, oy, sampling, fit_sigma, False, "mle")
     px = np.asarray(res.x, dtype=np.float64)
     theta = unpack(px)
     # converged when the Newton decrement gᵀH⁻¹g (the expected NLL gain of one more step) is
@@ -429,6 +439,14 @@ def localize_mle(
         decrement = math.inf
     ok = bool(res.success) or decrement < 1e-8
     return _finish(theta, k, xs, ys, a, ox, oy, sampling, fit_sigma, ok, "mle")
+
+
+#: Largest |log| of photons, background or width (pixel units) the MLE may step to (e^50 ≈ 5e21).
+_LOG_LIMIT = 50.0
+
+
+def _bounded_exp(v: float) -> float:
+    return math.exp(min(max(float(v), -_LOG_LIMIT), _LOG_LIMIT))
 
 
 def localize_lsq(
