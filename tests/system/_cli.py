@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,27 +14,45 @@ _SCRIPT = Path(sys.executable).with_name("qlight")
 QLIGHT = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "qlight"]
 
 
-def run_qlight(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``qlight ARGS`` in ``cwd``, wide plain output, 120 s limit; never raises on exit code."""
+def run_qlight(
+    args: Sequence[str],
+    cwd: Path,
+    *,
+    prefix: Sequence[str] = (),
+    timeout_s: float = 120.0,
+    module: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """``qlight PREFIX ARGS`` in ``cwd`` (wide, plain output); never raises on the exit code.
+
+    ``module=True`` runs ``python -m qlight`` instead of the installed script.
+    """
+    cmd = [sys.executable, "-m", "qlight"] if module else QLIGHT
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     return subprocess.run(
-        [*QLIGHT, *args],
+        [*cmd, *prefix, *args],
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout_s,
         env=env,
         check=False,
     )
 
 
-def json_run(args: list[str], cwd: Path) -> dict[str, Any]:
-    """``qlight ARGS --json``: exit 0, nothing on stderr, exactly one JSON object on stdout."""
-    proc = run_qlight([*args, "--json"], cwd)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""
+def one_json_object(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The single JSON object a ``--json`` run printed; nothing may go to stderr."""
+    assert proc.stderr == ""  # no progress bar or log noise in --json mode
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1, "exactly one JSON object on stdout"
     out = json.loads(lines[0])
     assert isinstance(out, dict)
     return out
+
+
+def json_run(
+    args: Sequence[str], cwd: Path, *, prefix: Sequence[str] = (), timeout_s: float = 120.0
+) -> dict[str, Any]:
+    """``qlight PREFIX ARGS --json``: exit 0 and exactly one JSON object on stdout."""
+    proc = run_qlight([*args, "--json"], cwd, prefix=prefix, timeout_s=timeout_s)
+    assert proc.returncode == 0, proc.stderr
+    return one_json_object(proc)

@@ -6,22 +6,18 @@ a real browser belongs to the browser test suite (a later task).
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from tests.characterization_twin import simulate_cw
+from tests.system._cli import json_run, run_qlight
 
 from qlight.timetags.photon_hdf5 import write_photon_hdf5
 
-_SCRIPT = Path(sys.executable).with_name("qlight")
-_QLIGHT = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "qlight"]
 _EMITTER = [
     *("--k12", "1", "--k21", "0.5", "--k23", "0.02", "--k31", "0.01", "--no-blinking"),
     *("--eta", "0.02", "--dark-cps", "0", "--afterpulse-prob", "0", "--jitter-ps", "350"),
@@ -29,22 +25,11 @@ _EMITTER = [
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run(
-        [*_QLIGHT, *args], cwd=cwd, capture_output=True, text=True, timeout=180, env=env,
-        check=False,
-    )  # fmt: skip
+    return run_qlight(args, cwd, prefix=[], timeout_s=180)
 
 
 def _json(args: list[str], cwd: Path) -> dict[str, Any]:
-    proc = _run([*args, "--json"], cwd)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""
-    lines = proc.stdout.strip().splitlines()
-    assert len(lines) == 1
-    out = json.loads(lines[0])
-    assert isinstance(out, dict)
-    return out
+    return json_run(args, cwd, prefix=[], timeout_s=180)
 
 
 @pytest.fixture(scope="module")

@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-_SCRIPT = Path(sys.executable).with_name("qlight")
-_QLIGHT = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "qlight"]
+from tests.system._cli import run_qlight
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run(
-        [*_QLIGHT, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        check=False,
-    )
+    return run_qlight(args, cwd, prefix=[], timeout_s=300)
 
 
 def test_three_hard_power_cycles_return_to_the_same_emitter(tmp_path: Path) -> None:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from tests._data import PICOQUANT_DIR, needs_picoquant
+from tests.system._cli import json_run, run_qlight
 
 from qlight.timetags.io import (
     iter_ptu,
@@ -22,33 +20,15 @@ from qlight.timetags.io import (
     write_ptu,
 )
 
-_SCRIPT = Path(sys.executable).with_name("qlight")
-_QLIGHT = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "qlight"]
 _DATA = PICOQUANT_DIR
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run(
-        [*_QLIGHT, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
+    return run_qlight(args, cwd, prefix=[], timeout_s=120)
 
 
 def _json_run(args: list[str], cwd: Path) -> dict[str, Any]:
-    proc = _run([*args, "--json"], cwd)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""  # no progress bar or log noise in --json mode
-    lines = proc.stdout.strip().splitlines()
-    assert len(lines) == 1, "exactly one JSON object on stdout"
-    out = json.loads(lines[0])
-    assert isinstance(out, dict)
-    return out
+    return json_run(args, cwd, prefix=[], timeout_s=120)
 
 
 def _t3_file(folder: Path) -> tuple[Path, list[np.ndarray]]:

@@ -2,43 +2,22 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.system._cli import json_run, run_qlight
 
 from qlight.qkd.theory import GYS, Protocol, key_rate, transmittance_at_km
 
-_SCRIPT = Path(sys.executable).with_name("qlight")
-_QLIGHT = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "qlight"]
-
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run(
-        [*_QLIGHT, "qkd", "keyrate", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
+    return run_qlight(args, cwd, prefix=["qkd", "keyrate"], timeout_s=120)
 
 
 def _json_run(args: list[str], cwd: Path) -> dict[str, Any]:
-    proc = _run([*args, "--json"], cwd)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""
-    lines = proc.stdout.strip().splitlines()
-    assert len(lines) == 1, "exactly one JSON object on stdout"
-    out = json.loads(lines[0])
-    assert isinstance(out, dict)
-    return out
+    return json_run(args, cwd, prefix=["qkd", "keyrate"], timeout_s=120)
 
 
 def test_gys_infinite_decoys_reproduce_the_published_values(tmp_path: Path) -> None:

@@ -2,39 +2,26 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tests.system._cli import one_json_object, run_qlight
 
 from qlight.qkd.link import simulate_link
 from qlight.qkd.link.records import save_record
 from qlight.qkd.postprocess.keystore import SqliteKeyStore
 
-_SCRIPT = Path(sys.executable).with_name("qlight")
-_QLIGHT = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "qlight"]
 _BASE = ["qkd", "pipeline", "--pulses", "60000000", "--distance-km", "10", "--seed", "3"]
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run(
-        [*_QLIGHT, *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env,
-        check=False,
-    )  # fmt: skip
+    return run_qlight(args, cwd, prefix=[], timeout_s=300)
 
 
 def _json(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    assert proc.stderr == ""  # no progress bar or log noise in --json mode
-    lines = proc.stdout.strip().splitlines()
-    assert len(lines) == 1, "exactly one JSON object on stdout"
-    out = json.loads(lines[0])
-    assert isinstance(out, dict)
-    return out
+    return one_json_object(proc)
 
 
 def test_final_key_file_and_both_key_stores(tmp_path: Path) -> None:

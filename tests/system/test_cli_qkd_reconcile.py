@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-_SCRIPT = Path(sys.executable).with_name("qlight")
-_QLIGHT = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "qlight"]
+from tests.system._cli import json_run, run_qlight
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run(
-        [*_QLIGHT, "qkd", "reconcile", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
+    return run_qlight(args, cwd, prefix=["qkd", "reconcile"], timeout_s=120)
 
 
 def _json(args: list[str], cwd: Path) -> dict[str, Any]:
-    proc = _run([*args, "--json"], cwd)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""
-    lines = proc.stdout.strip().splitlines()
-    assert len(lines) == 1
-    out = json.loads(lines[0])
-    assert isinstance(out, dict)
-    return out
+    return json_run(args, cwd, prefix=["qkd", "reconcile"], timeout_s=120)
 
 
 @pytest.mark.parametrize("method", ["cascade", "cascade-opt"])

@@ -2,38 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
+
+from tests.system._cli import json_run, run_qlight
 
 from qlight.qkd.link import load_record
 from qlight.qkd.theory.channel import DetectorModel, FibreChannel, WeakCoherentSource, gain_and_qber
 
-_SCRIPT = Path(sys.executable).with_name("qlight")
-_QLIGHT = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "qlight"]
-
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run(
-        [*_QLIGHT, "qkd", "simulate", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=120, env=env, check=False,
-    )  # fmt: skip
+    return run_qlight(args, cwd, prefix=["qkd", "simulate"], timeout_s=120)
 
 
 def _json_run(args: list[str], cwd: Path) -> dict[str, Any]:
-    proc = _run([*args, "--json"], cwd)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""
-    lines = proc.stdout.strip().splitlines()
-    assert len(lines) == 1
-    out = json.loads(lines[0])
-    assert isinstance(out, dict)
-    return out
+    return json_run(args, cwd, prefix=["qkd", "simulate"], timeout_s=120)
 
 
 def test_decoy_link_under_pns(tmp_path: Path) -> None:

@@ -2,44 +2,29 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from tests.system._cli import json_run, run_qlight
 from tests.unit.test_photon_hdf5 import check_layout
 
 from qlight.physics.emitter import ThreeLevelRates, g2_with_jitter
 from qlight.physics.optics import FWHM_PER_SIGMA
 from qlight.timetags.photon_hdf5 import read_photon_hdf5
 
-_SCRIPT = Path(sys.executable).with_name("qlight")
-_QLIGHT = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "qlight"]
-
 
 def _run(args: list[str], cwd: Path, module: bool = False) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "qlight"] if module else _QLIGHT
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    return subprocess.run(
-        [*cmd, *args], cwd=cwd, capture_output=True, text=True, timeout=120, env=env, check=False
-    )
+    return run_qlight(args, cwd, prefix=[], timeout_s=120, module=module)
 
 
 def _json_run(args: list[str], cwd: Path) -> dict[str, Any]:
-    proc = _run([*args, "--json"], cwd)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""  # no progress bar or log noise in --json mode
-    lines = proc.stdout.strip().splitlines()
-    assert len(lines) == 1, "exactly one JSON object on stdout"
-    out = json.loads(lines[0])
-    assert isinstance(out, dict)
-    return out
+    return json_run(args, cwd, prefix=[], timeout_s=120)
 
 
 _CLEAN = ["--no-blinking", "--background-cps", "0", "--dark-cps", "0", "--afterpulse-prob", "0"]
