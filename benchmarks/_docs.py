@@ -6,8 +6,10 @@ Each ``bench_*.py`` rewrites only its own section of ``docs/benchmarks.md``, bet
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
+from types import ModuleType
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -22,6 +24,16 @@ def cpu_model() -> str:
     except OSError:
         pass
     return cpu
+
+
+def machine(note: str, *libraries: ModuleType) -> str:
+    """One line: CPU, how it was used (``note``), OS, Python and the libraries' versions."""
+    usage = f" ({note})" if note else ""
+    libs = "".join(f", {m.__name__} {m.__version__}" for m in libraries)
+    return (
+        f"{cpu_model()}, {os.cpu_count()} logical CPUs{usage}, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}{libs}"
+    )
 
 
 def replace_section(begin: str, end: str, body: str, doc: Path = DOC) -> None:

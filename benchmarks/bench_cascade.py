@@ -21,8 +21,6 @@ over many shorter frames, with a Clopper–Pearson 95 % upper bound.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,12 +116,7 @@ def frame_errors(q: float, n: int, frames: int) -> tuple[int, int]:
 
 
 def _machine() -> str:
-    cpu = _docs.cpu_model()
-    return (
-        f"{cpu}, {os.cpu_count()} logical CPUs (shared with other jobs; the two parties run "
-        f"as two threads), {platform.system()} {platform.release()}, Python "
-        f"{platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}"
-    )
+    return _docs.machine("shared with other jobs; the two parties run as two threads", np, numba)
 
 
 def table(rows: list[Row], fer: list[tuple[float, int, int, int]]) -> str:

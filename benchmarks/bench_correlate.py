@@ -20,8 +20,6 @@ Peers (benchmark-only): ``pip install pycorrelate tttrlib``.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -192,12 +190,7 @@ def run_multitau(a: NDArray[np.int64], b: NDArray[np.int64], repeats: int) -> li
 
 
 def _machine() -> str:
-    cpu = _docs.cpu_model()
-    return (
-        f"{cpu}, {os.cpu_count()} logical CPUs (one used, shared with other jobs), "
-        f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
-        f"numpy {np.__version__}, numba {numba.__version__}"
-    )
+    return _docs.machine("one used, shared with other jobs", np, numba)
 
 
 def table(groups: list[tuple[str, list[Row]]]) -> str:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -194,12 +192,7 @@ def run(seconds: float) -> list[Row]:
 
 
 def _machine() -> str:
-    cpu = _docs.cpu_model()
-    return (
-        f"{cpu}, {os.cpu_count()} logical CPUs (one used), {platform.system()} "
-        f"{platform.release()}, Python {platform.python_version()}, numpy {np.__version__}, "
-        f"numba {numba.__version__}"
-    )
+    return _docs.machine("one used", np, numba)
 
 
 def table(rows: list[Row], seconds: float) -> str:

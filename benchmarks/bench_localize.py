@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -95,12 +93,7 @@ def run(n_spots: int, seed: int) -> list[dict[str, float]]:
 
 
 def _machine() -> str:
-    cpu = _docs.cpu_model()
-    return (
-        f"{cpu}, {os.cpu_count()} logical CPUs (one used, shared with other jobs), "
-        f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
-        f"numpy {np.__version__}, scipy {scipy.__version__}"
-    )
+    return _docs.machine("one used, shared with other jobs", np, scipy)
 
 
 def table(rows: list[dict[str, float]], n_spots: int) -> str:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -108,12 +106,7 @@ def run(repeats: int) -> list[tuple[str, float, str]]:
 
 
 def _machine() -> str:
-    cpu = _docs.cpu_model()
-    return (
-        f"{cpu}, {os.cpu_count()} logical CPUs (one used), {platform.system()} "
-        f"{platform.release()}, Python {platform.python_version()}, numpy {np.__version__}, "
-        f"scipy {scipy.__version__}"
-    )
+    return _docs.machine("one used", np, scipy)
 
 
 def table(rows: list[tuple[str, float, str]], repeats: int) -> str:

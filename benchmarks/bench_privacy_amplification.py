@@ -20,8 +20,6 @@ Peer (benchmark-only): ``pip install tno.quantum.communication.qkd_key_rate``.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -68,11 +66,7 @@ def _tno(key: np.ndarray, repeats: int) -> float | None:
 
 
 def _machine() -> str:
-    cpu = _docs.cpu_model()
-    return (
-        f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, numpy {np.__version__}"
-    )
+    return _docs.machine("", np)
 
 
 def run(repeats: int) -> str:

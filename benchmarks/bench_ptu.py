@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -127,12 +126,7 @@ def streaming_rss(path: Path) -> tuple[int, float, float, float]:
 
 
 def _machine() -> str:
-    cpu = _docs.cpu_model()
-    return (
-        f"{cpu}, {os.cpu_count()} logical CPUs (shared with other jobs), {platform.system()} "
-        f"{platform.release()}, Python {platform.python_version()}, numpy {np.__version__}, "
-        f"numba {numba.__version__}"
-    )
+    return _docs.machine("shared with other jobs", np, numba)
 
 
 def run(n_records: int, tmp: Path, big_gb: float) -> str:

@@ -13,8 +13,6 @@ Run: ``.venv/bin/python benchmarks/bench_qkd_link.py [--pulses 2e8] [--no-write]
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -157,12 +155,7 @@ def run(n_pulses: int) -> list[Row]:
 
 
 def _machine() -> str:
-    cpu = _docs.cpu_model()
-    return (
-        f"{cpu}, {os.cpu_count()} logical CPUs (one used), {platform.system()} "
-        f"{platform.release()}, Python {platform.python_version()}, numpy {np.__version__}, "
-        f"numba {numba.__version__}"
-    )
+    return _docs.machine("one used", np, numba)
 
 
 def table(rows: list[Row], n_pulses: int) -> str:

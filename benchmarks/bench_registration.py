@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -109,12 +107,7 @@ def run(n_cycles: int, seed: int) -> list[dict[str, float | str]]:
 
 
 def _machine() -> str:
-    cpu = _docs.cpu_model()
-    return (
-        f"{cpu}, {os.cpu_count()} logical CPUs (one used, shared with other jobs), "
-        f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
-        f"numpy {np.__version__}, scipy {scipy.__version__}"
-    )
+    return _docs.machine("one used, shared with other jobs", np, scipy)
 
 
 def table(rows: list[dict[str, float | str]], n: int) -> str:
