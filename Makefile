@@ -7,7 +7,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= out
 
-.PHONY: run test lint typecheck contracts pytest bench install clean
+.PHONY: run test lint typecheck contracts pytest bench install clean browser
+
+# The browser tests drive Debian's Chromium through Playwright (no browser download).
+CHROMIUM ?= /usr/bin/chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +35,19 @@ typecheck: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
-pytest: $(STAMP)
+browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if command -v apt-get >/dev/null && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+	    SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo -n); \
+	    echo "make: installing Debian's chromium for the browser tests" >&2; \
+	    ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium) \
+	      >/dev/null 2>&1 || { echo "make: installing chromium failed" >&2; exit 1; }; \
+	  else \
+	    echo "make: the browser tests need $(CHROMIUM) (Debian: apt-get install chromium)" >&2; exit 1; \
+	  fi; \
+	fi
+
+pytest: $(STAMP) browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 test: lint typecheck contracts pytest
