@@ -18,6 +18,7 @@ from qlight.cli.demo_powercycle import demo_powercycle
 from qlight.cli.design import design_app
 from qlight.cli.qkd import qkd_app
 from qlight.cli.registry import registry_app
+from qlight.cli.run import run
 from qlight.cli.simulate import simulate_app
 from qlight.cli.timetags_io import convert, info
 
@@ -61,6 +62,7 @@ app.command("g2")(timetags_analysis.g2)
 app.command("lifetime")(timetags_analysis.lifetime)
 app.command("trace")(timetags_analysis.trace)
 app.command("characterize")(characterize)
+app.command("run")(run)
 
 
 def main() -> None:

@@ -184,6 +184,9 @@ class TwinWorld:
         self.power_cycles: list[PowerCycleResult] = []
         self.power_on_s = clock.now_s()
         self.stage_target_m: tuple[float, float, float] = stage.position_m
+        # stray light on the detectors (fault injection, :mod:`qlight.instruments.sim.faults`)
+        self.stray_light_until_s = -math.inf
+        self.stray_light_rate_per_s = 0.0
 
     # ------------------------------------------------------------------ time and stage
     def time_since_power_on_s(self, t_s: float | None = None) -> float:
@@ -315,9 +318,12 @@ class TwinWorld:
 
     def background_rate_per_s(self, xc_m: float, yc_m: float, depth_m: float) -> float:
         """Detected background (spots + background PL, both detectors) at a focus, counts/s."""
+        stray = (
+            self.stray_light_rate_per_s if self.clock.now_s() < self.stray_light_until_s else 0.0
+        )
         p = self.laser.power_at_sample_w
         if p <= 0.0:
-            return 0.0
+            return stray
         rate = pl_rate_map(
             self.chip,
             np.array([xc_m]),
@@ -330,7 +336,7 @@ class TwinWorld:
             emitter_scale=np.zeros(self.chip.arrays.x_m.size),
             extra_spots=self.extra_spots,
         )
-        return float(rate[0])
+        return float(rate[0]) + stray
 
     def consume_budget(self, index: int, emitted_photons: float) -> None:
         """Spend ``emitted_photons`` of an emitter's budget; it bleaches when it reaches 0."""
