@@ -16,6 +16,7 @@ from qlight.cli.characterize import characterize
 from qlight.cli.demo import demo, demo_app
 from qlight.cli.demo_powercycle import demo_powercycle
 from qlight.cli.design import design_app
+from qlight.cli.kme import kme_app
 from qlight.cli.qkd import qkd_app
 from qlight.cli.registry import registry_app
 from qlight.cli.run import run
@@ -58,6 +59,7 @@ app.command("info")(info)
 app.command("convert")(convert)
 app.add_typer(qkd_app, name="qkd")
 app.add_typer(registry_app, name="registry")
+app.add_typer(kme_app, name="kme")
 app.command("g2")(timetags_analysis.g2)
 app.command("lifetime")(timetags_analysis.lifetime)
 app.command("trace")(timetags_analysis.trace)
