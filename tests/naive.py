@@ -1211,3 +1211,30 @@ def fd_curl_e_loops(grid: object, m: int, e_r: object, e_phi: object, e_z: objec
             circ = (rt1 * e_phi[i + 1][j] - rt0 * e_phi[i][j]) / dr  # type: ignore[index]
             hz[i][j] = circ / (rt * s) - im / rt * e_r[i][j]  # type: ignore[index]
     return hr, hp, hz
+
+
+# --- engineer E (QKD post-processing speed): oracles -------------------------------------
+
+
+def pp_left_half_parity(key: list[int], perm: list[int], k: int, k2: int, slot: int) -> int:
+    """Parity of key[perm[lo:mid]] for the node at global slot ``slot`` of a pass."""
+    b, h = divmod(slot, k2)  # pp_node_range is defined above (Cascade oracles)
+    lo, hi = pp_node_range(h, b * k, min(b * k + k, len(perm)))
+    mid = (lo + hi) // 2
+    acc = 0
+    for q in range(lo, mid):
+        acc ^= key[perm[q]]
+    return acc
+
+
+def pp_modified_toeplitz(key: list[int], seed: list[int], m: int) -> list[int]:
+    """(I_m | T) · key over GF(2), T[i][j] = seed[i − j + (n − m) − 1], by the definition."""
+    n = len(key)
+    nb = n - m
+    out = []
+    for i in range(m):
+        acc = key[i]
+        for j in range(nb):
+            acc ^= seed[i - j + nb - 1] & key[m + j]
+        out.append(acc)
+    return out

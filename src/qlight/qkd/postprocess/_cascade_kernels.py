@@ -21,29 +21,123 @@ _M2 = 0x94D049BB133111EB
 
 
 @njit(**JIT)  # type: ignore[untyped-decorator]
-def _permutation(n: int, seed: int) -> NDArray[np.int32]:  # pragma: no cover - numba
-    """Fisher–Yates shuffle of 0..n−1 driven by splitmix64 (Steele et al., OOPSLA 2014).
+def _splitmix(x: np.uint64) -> tuple[np.uint64, np.uint64]:  # pragma: no cover - numba
+    """One splitmix64 step (Steele, Lea & Flood, OOPSLA 2014): (new state, output)."""
+    x = x + np.uint64(_GOLDEN)
+    z = x
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(_M1)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(_M2)
+    return x, z ^ (z >> np.uint64(31))
 
-    The index j ∈ [0, i] is ⌊(z_hi · (i + 1)) / 2^32⌋ from the top 32 bits of each output
-    (Lemire, ACM TOMACS 29, 3 (2019)); the bias, < (i + 1)/2^32, is below 2.4e−4 for
-    n ≤ 10^6 and irrelevant here — the shuffles only need to spread errors, not be secret.
+
+@njit(**JIT)  # type: ignore[untyped-decorator]
+def _permutation(n: int, seed: int) -> NDArray[np.int32]:  # pragma: no cover - numba
+    """Uniform random permutation of 0..n−1 by the Rao–Sandelius shuffle.
+
+    Rao, Sankhya 23, 305 (1961); Sandelius, Biometrics 18, 73 (1962): every element goes
+    to one of ``B = 2^b`` buckets with independent uniform labels, each bucket is shuffled
+    by Fisher–Yates, and the buckets are concatenated; the result is a uniform permutation
+    (the labels give a uniform ordered set partition, the shuffles a uniform order inside each
+    part). With buckets of ≈ 2 000 elements every shuffle stays in the L1 cache, which makes
+    it ≈ 3× faster than one Fisher–Yates over a 4 MB array. Randomness: splitmix64 from the
+    public seed; each 64-bit output gives ⌊64/b⌋ bucket labels of ``b`` bits, or two 32-bit
+    words u for the shuffles, where the index j ∈ [0, i] inside a bucket is
+    ⌊u (i + 1) / 2^32⌋ (Lemire, ACM TOMACS 29, 3 (2019)); its bias, < (i + 1)/2^32
+    ≤ 10^−6, is irrelevant: the shuffles only need to spread errors, not be secret.
     """
-    perm = np.arange(n).astype(np.int32)
+    b = 0
+    while b < 12 and (n >> (b + 11)) > 0:
+        b += 1
+    nbk = 1 << b
     x = np.uint64(seed)
-    g = np.uint64(_GOLDEN)
-    m1 = np.uint64(_M1)
-    m2 = np.uint64(_M2)
+    m32 = np.uint64(0xFFFFFFFF)
     s32 = np.uint64(32)
-    for i in range(n - 1, 0, -1):
-        x = x + g
-        z = x
-        z = (z ^ (z >> np.uint64(30))) * m1
-        z = (z ^ (z >> np.uint64(27))) * m2
-        z = z ^ (z >> np.uint64(31))
-        j = np.int64(((z >> s32) * np.uint64(i + 1)) >> s32)
-        t = perm[i]
-        perm[i] = perm[j]
-        perm[j] = t
+    lab = np.zeros(n, dtype=np.int32)
+    start = np.zeros(nbk + 1, dtype=np.int64)
+    if b > 0:
+        per = 64 // b  # labels cut from one 64-bit output
+        mask = np.uint64(nbk - 1)
+        for i0 in range(0, n, per):
+            x, z = _splitmix(x)
+            for i in range(i0, min(i0 + per, n)):
+                lab[i] = np.int64(z & mask)
+                z >>= np.uint64(b)
+    for i in range(n):
+        start[lab[i] + 1] += 1
+    for c in range(nbk):
+        start[c + 1] += start[c]
+    pos = start[:nbk].copy()
+    perm = np.empty(n, dtype=np.int32)
+    for i in range(n):
+        c = lab[i]
+        perm[pos[c]] = i
+        pos[c] += 1
+    z = np.uint64(0)
+    have = 0  # 32-bit halves of z not yet used
+    for c in range(nbk):
+        lo = start[c]
+        for i in range(start[c + 1] - lo - 1, 0, -1):
+            if have == 0:
+                x, z = _splitmix(x)
+                have = 2
+            j = lo + np.int64(((z & m32) * np.uint64(i + 1)) >> s32)
+            z >>= s32
+            have -= 1
+            t = perm[lo + i]
+            perm[lo + i] = perm[j]
+            perm[j] = t
+    return perm
+
+
+@njit(**JIT)  # type: ignore[untyped-decorator]
+def _half_split(n: int, k: int, seed: int) -> NDArray[np.int32]:  # pragma: no cover - numba
+    """Permutation for passes whose blocks are halves of the key (k ≥ n/2).
+
+    Each element gets an independent uniform bit from splitmix64; the elements with bit 0
+    come first, then those with bit 1, each group in index order (a stable two-bucket
+    Rao–Sandelius partition without the inner shuffles). The bucket sizes miss k by
+    ≈ √n/2; the elements that cross the block boundary are then drawn by a partial
+    Fisher–Yates from the larger bucket, so that the first block (the first k positions) is
+    a uniformly random k-subset (each bit fair and independent, the crossing ones a uniform
+    subset of their bucket). Only block membership matters in such a pass — a pair of
+    errors is split with the same probability as under a uniform permutation — and the
+    order inside a block only fixes how the binary search halves it. O(n) sequential work
+    plus O(√n) random swaps, instead of a shuffle of the whole key.
+    """
+    perm = np.empty(n, dtype=np.int32)
+    bits = np.empty(n, dtype=np.uint8)
+    x = np.uint64(seed)
+    one = np.uint64(1)
+    count0 = 0
+    for i0 in range(0, n, 64):
+        x, z = _splitmix(x)
+        for i in range(i0, min(i0 + 64, n)):
+            bits[i] = np.uint8(z & one)
+            count0 += 1 - int(z & one)
+            z >>= one
+    ptr = np.empty(2, dtype=np.int64)
+    ptr[0] = 0
+    ptr[1] = count0
+    for i in range(n):  # branch-free: the bits are random, a branch would mispredict
+        c = bits[i]
+        perm[ptr[c]] = i
+        ptr[c] += 1
+    m32 = np.uint64(0xFFFFFFFF)
+    s32 = np.uint64(32)
+    if count0 < k:  # block 0 also takes k − count0 elements of bucket 1: a uniform choice
+        for i in range(count0, k):
+            x, z = _splitmix(x)
+            j = i + np.int64(((z & m32) * np.uint64(n - i)) >> s32)
+            t = perm[i]
+            perm[i] = perm[j]
+            perm[j] = t
+    else:  # block 1 takes count0 − k elements of bucket 0: a uniform choice
+        for i in range(count0 - 1, k - 1, -1):
+            x, z = _splitmix(x)
+            j = np.int64(((z & m32) * np.uint64(i + 1)) >> s32)
+            t = perm[i]
+            perm[i] = perm[j]
+            perm[j] = t
     return perm
 
 
@@ -201,3 +295,123 @@ def _descend_known(
                 lo[i] = mid
                 h = 2 * h + 1
         slot[i] = base + h
+
+
+@njit(**JIT)  # type: ignore[untyped-decorator]
+def _slot_parities(
+    px: NDArray[np.uint8], slots: NDArray[np.int64], k: int, k2: int, n: int
+) -> tuple[NDArray[np.uint8], bool]:  # pragma: no cover - numba
+    """Parity of the left half [lo, mid) of each queried node, from the prefix XOR ``px``.
+
+    Returns ``ok = False`` (and stops) on a slot that is not a splittable node of the pass.
+    """
+    out = np.zeros(slots.size, dtype=np.uint8)
+    nb = (n + k - 1) // k
+    for i in range(slots.size):
+        s = slots[i]
+        if s < 0 or s >= nb * k2:
+            return out, False
+        b = s // k2
+        h = s - b * k2
+        if h < 1:
+            return out, False
+        lo, hi = _node_range(h, b * k, min(b * k + k, n))
+        if hi - lo <= 1:
+            return out, False
+        mid = (lo + hi) // 2
+        out[i] = px[mid] ^ px[lo]
+    return out, True
+
+
+@njit(**JIT)  # type: ignore[untyped-decorator]
+def _active(
+    st: NDArray[np.int8],
+    slot: NDArray[np.int64],
+    lo: NDArray[np.int64],
+    hi: NDArray[np.int64],
+    k2: int,
+    reuse: bool,
+) -> NDArray[np.int64]:  # pragma: no cover - numba
+    """Advance the searches through known subblocks (if ``reuse``); indices still open."""
+    if reuse:
+        _descend_known(st, slot, lo, hi, k2)
+    cnt = 0
+    for i in range(slot.size):
+        if hi[i] - lo[i] > 1:
+            cnt += 1
+    out = np.empty(cnt, dtype=np.int64)
+    j = 0
+    for i in range(slot.size):
+        if hi[i] - lo[i] > 1:
+            out[j] = i
+            j += 1
+    return out
+
+
+@njit(**JIT)  # type: ignore[untyped-decorator]
+def _search_step(
+    key: NDArray[np.uint8],
+    perm: NDArray[np.int32],
+    st: NDArray[np.int8],
+    slot: NDArray[np.int64],
+    lo: NDArray[np.int64],
+    hi: NDArray[np.int64],
+    act: NDArray[np.int64],
+    alice_left: NDArray[np.uint8],
+    k2: int,
+    reuse: bool,
+) -> None:  # pragma: no cover - numba
+    """One bisection of every open search: compare Alice's parity of the left half with
+    Bob's, record both children's error parities (if ``reuse``) and descend."""
+    for t in range(act.size):
+        i = act[t]
+        mid = (lo[i] + hi[i]) // 2
+        acc = np.uint8(0)
+        for q in range(lo[i], mid):
+            acc ^= key[perm[q]]
+        e_left = np.int8(alice_left[t] ^ acc)
+        base = (slot[i] // k2) * k2
+        h = slot[i] - base
+        if reuse:
+            st[base + 2 * h] = e_left
+            st[base + 2 * h + 1] = st[slot[i]] ^ e_left
+        if e_left == 1:
+            hi[i] = mid
+            slot[i] = base + 2 * h
+        else:
+            lo[i] = mid
+            slot[i] = base + 2 * h + 1
+
+
+@njit(**JIT)  # type: ignore[untyped-decorator]
+def _ancestors(slots: NDArray[np.int64], k2: int) -> NDArray[np.int64]:  # pragma: no cover
+    """Every proper ancestor (global slot) of every given node (with repeats)."""
+    cnt = 0
+    for i in range(slots.size):
+        h = (slots[i] % k2) // 2
+        while h >= 1:
+            cnt += 1
+            h //= 2
+    out = np.empty(cnt, dtype=np.int64)
+    j = 0
+    for i in range(slots.size):
+        base = (slots[i] // k2) * k2
+        h = (slots[i] - base) // 2
+        while h >= 1:
+            out[j] = base + h
+            j += 1
+            h //= 2
+    return out
+
+
+@njit(**JIT)  # type: ignore[untyped-decorator]
+def _init_ranges(
+    slots: NDArray[np.int64], k: int, k2: int, n: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:  # pragma: no cover - numba
+    """Position range [lo, hi) of each node (global slot) in its pass's permuted key."""
+    lo = np.empty(slots.size, dtype=np.int64)
+    hi = np.empty(slots.size, dtype=np.int64)
+    for i in range(slots.size):
+        b = slots[i] // k2
+        lo[i], hi[i] = _node_range(slots[i] - b * k2, b * k, min(b * k + k, n))
+    return lo, hi

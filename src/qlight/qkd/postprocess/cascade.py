@@ -27,6 +27,7 @@ Fisher–Yates shuffles from a public seed. The numba kernels are in ``_cascade_
 from __future__ import annotations
 
 import math
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -34,15 +35,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from qlight.qkd.postprocess._cascade_kernels import (
+    _active,
+    _ancestors,
     _apply_flips,
-    _block_parities,
     _chain_candidates,
-    _descend_known,
+    _half_split,
+    _init_ranges,
     _inverse,
-    _node_range,
     _permutation,
     _prefix_xor,
-    _range_parities,
+    _search_step,
+    _slot_parities,
 )
 from qlight.qkd.postprocess.channel import AuthenticatedChannel
 from qlight.qkd.postprocess.errors import ProtocolAbort
@@ -67,30 +70,32 @@ def block_sizes(variant: Variant, qber: float, n: int) -> list[int]:
     return [max(1, min(k, half)) for k in sizes]
 
 
-def _answer(
-    passes: NDArray[np.int32],
-    lo: NDArray[np.int32],
-    mid: NDArray[np.int32],
-    px: dict[int, NDArray[np.uint8]],
-    n: int,
-) -> Message:
-    """Alice's parities of the queried ranges [lo, mid) of each pass's permuted key."""
-    if not (passes.size == lo.size == mid.size) or lo.size == 0:
+def _answer(msg: Message, px: dict[int, NDArray[np.uint8]], sizes: list[int], n: int) -> Message:
+    """Alice's parities of the left halves of the queried nodes of one pass."""
+    p = int(msg.meta.get("pass", -1))
+    if p not in px:
+        raise ProtocolAbort(f"alice: query for pass {p} before its parities")
+    slots = msg.array("slot")
+    if slots.dtype.kind not in "iu" or slots.size == 0:
         raise ProtocolAbort("alice: malformed parity query")
-    lo64, mid64 = lo.astype(np.int64), mid.astype(np.int64)
-    if lo64.min() < 0 or mid64.max() > n or (mid64 <= lo64).any():
+    k = sizes[p]
+    k2 = 2 * (1 << max(k - 1, 0).bit_length())
+    out, ok = _slot_parities(px[p], slots.astype(np.int64), k, k2, n)
+    if not ok:
         raise ProtocolAbort("alice: parity query out of range")
-    out = np.empty(lo.size, dtype=np.uint8)
-    for p in np.unique(passes).tolist():
-        if p not in px:
-            raise ProtocolAbort(f"alice: query for pass {p} before its parities")
-        sel = passes == p
-        out[sel] = px[p][mid64[sel]] ^ px[p][lo64[sel]]
     return bits_message("cascade/answer", {}, parities=out)
 
 
 def _seed_of(seed: int, p: int) -> int:
     return (seed * 0x9E3779B1 + p * 0x85EBCA77 + 1) % (1 << 63)
+
+
+def _pass_permutation(n: int, k: int, seed: int, p: int) -> NDArray[np.int32]:
+    """Public permutation of pass ``p``: uniform (Rao–Sandelius), or a random half split
+    where the blocks are halves of the key (``k >= n // 2``, see ``_half_split``)."""
+    s = _seed_of(seed, p)
+    out: NDArray[np.int32] = _half_split(n, k, s) if 2 * k >= n - 1 else _permutation(n, s)
+    return out
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,27 @@ class CascadeReconciler:
         rng: np.random.Generator,
     ) -> NDArray[np.uint8]:
         """Alice's side: announce the setup, then answer parity requests until ``done``."""
+        steps = self.alice_steps(key, qber_estimate, channel, rng)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as stop:
+                out: NDArray[np.uint8] = stop.value
+                return out
+
+    def alice_steps(
+        self,
+        key: NDArray[np.uint8],
+        qber_estimate: float,
+        channel: AuthenticatedChannel,
+        rng: np.random.Generator,
+    ) -> Generator[None, None, NDArray[np.uint8]]:
+        """Alice's side as a generator that yields before each receive (for ``run_inline``).
+
+        After the (per-frame authenticated) setup, the frames of the protocol are
+        authenticated as one transcript (:meth:`AuthenticatedChannel.begin_transcript`);
+        the key is returned only after Bob's transcript tag has been checked.
+        """
         self._check_q(qber_estimate)
         key = np.ascontiguousarray(key, dtype=np.uint8)
         n = int(key.size)
@@ -138,19 +164,24 @@ class CascadeReconciler:
         seed = int(rng.integers(0, 1 << 62))
         meta = {"n": n, "variant": self.variant, "qber": float(qber_estimate), "seed": seed}
         channel.send(public_message("cascade/setup", meta))
+        channel.begin_transcript()
         sizes = block_sizes(self.variant, qber_estimate, n)
         px: dict[int, NDArray[np.uint8]] = {}
         while True:
+            yield
             msg = channel.recv()
             if msg.kind == "cascade/done":
+                channel.send_transcript_tag()
+                yield
+                channel.check_transcript_tag()
                 return key
             if msg.kind == "cascade/query":
-                channel.send(_answer(msg.array("pass"), msg.array("lo"), msg.array("mid"), px, n))
+                channel.send(_answer(msg, px, sizes, n))
             elif msg.kind == "cascade/next":
                 p = int(msg.meta.get("pass", -1))
                 if not 0 <= p < len(sizes):
                     raise ProtocolAbort(f"alice: request for unknown pass {p}")
-                px[p] = _prefix_xor(key, _permutation(n, _seed_of(seed, p)))
+                px[p] = _prefix_xor(key, _pass_permutation(n, sizes[p], seed, p))
                 nb = -(-n // sizes[p])
                 bounds = np.minimum(np.arange(nb + 1, dtype=np.int64) * sizes[p], n)
                 par = px[p][bounds[1:]] ^ px[p][bounds[:-1]]
@@ -171,6 +202,7 @@ class CascadeReconciler:
         key = np.array(key, dtype=np.uint8, copy=True)
         n = int(key.size)
         setup = channel.recv("cascade/setup")
+        channel.begin_transcript()  # before any check, so that an abort reaches Alice
         if int(setup.meta["n"]) != n:
             raise ProtocolAbort(
                 f"mismatched block sizes: alice has {setup.meta['n']} bits, bob {n}"
@@ -188,13 +220,15 @@ class CascadeReconciler:
         state = _BobState(key, reuse)
         for p, k in enumerate(sizes):
             channel.send(public_message("cascade/next", {"pass": p}))
-            perm = _permutation(n, _seed_of(seed, p))  # while Alice computes the same
+            perm = _pass_permutation(n, k, seed, p)  # while Alice computes the same
             alice_par = channel.recv("cascade/parities").array("parities")
             if int(alice_par.size) != -(-n // k):
                 raise ProtocolAbort(f"bob: {alice_par.size} block parities for pass {p}")
             state.add_pass(perm, k, alice_par)
             state.run(channel)
         channel.send(public_message("cascade/done"))
+        channel.send_transcript_tag()
+        channel.check_transcript_tag()
         return state.key
 
 
@@ -206,7 +240,7 @@ class _Pass:
         self.k2 = 2 * (1 << max(k - 1, 0).bit_length())
         self.nb = -(-perm.size // k)
         self.st = np.full(self.nb * self.k2, -1, dtype=np.int8)
-        self.pending: set[int] = set()
+        self.pending: list[NDArray[np.int64]] = []
 
 
 class _BobState:
@@ -221,10 +255,12 @@ class _BobState:
         ps = _Pass(perm, k)
         if alice_par.size != ps.nb:
             raise ProtocolAbort(f"bob: {alice_par.size} block parities, expected {ps.nb}")
-        err = alice_par ^ _block_parities(self.key, perm, k)
+        px = _prefix_xor(self.key, perm)
+        bounds = np.minimum(np.arange(ps.nb + 1, dtype=np.int64) * k, perm.size)
+        err = alice_par ^ px[bounds[1:]] ^ px[bounds[:-1]]
         roots = np.arange(ps.nb, dtype=np.int64) * ps.k2 + 1
         ps.st[roots] = err.astype(np.int8)
-        ps.pending.update(roots[err == 1].tolist())
+        ps.pending.append(roots[err == 1])
         self.passes.append(ps)
 
     def run(self, channel: AuthenticatedChannel) -> None:
@@ -236,92 +272,48 @@ class _BobState:
         at Q = 1 %, n = 10^5.)
         """
         while True:
-            todo = [p for p, ps in enumerate(self.passes) if ps.pending]
+            todo = [p for p, ps in enumerate(self.passes) if any(a.size for a in ps.pending)]
             if not todo:
                 return
-            todo = [min(todo, key=lambda p: self.passes[p].k)]
-            groups: list[tuple[int, NDArray[np.int64]]] = []
-            for p in todo:
-                slots = self._minimal(self.passes[p])
-                self.passes[p].pending.clear()
-                if slots.size:
-                    groups.append((p, slots))
-            if groups:
-                self._flip(self._search(channel, groups))
+            p = min(todo, key=lambda i: self.passes[i].k)
+            slots = self._minimal(self.passes[p])
+            self.passes[p].pending.clear()
+            if slots.size:
+                self._flip(self._search(channel, p, slots))
 
     @staticmethod
     def _minimal(ps: _Pass) -> NDArray[np.int64]:
         """Pending nodes still odd, without those that have a pending odd descendant."""
-        odd = [s for s in ps.pending if ps.st[s] == 1]
-        covered: set[int] = set()
-        for s in odd:
-            base, h = divmod(s, ps.k2)
-            h //= 2
-            while h >= 1:
-                covered.add(base * ps.k2 + h)
-                h //= 2
-        return np.array(sorted(s for s in odd if s not in covered), dtype=np.int64)
+        cand = np.unique(np.concatenate(ps.pending))
+        odd = cand[ps.st[cand] == 1]
+        out: NDArray[np.int64] = odd[~np.isin(odd, _ancestors(odd, ps.k2))]
+        return out
 
     def _search(
-        self, channel: AuthenticatedChannel, groups: list[tuple[int, NDArray[np.int64]]]
+        self, channel: AuthenticatedChannel, p: int, slots: NDArray[np.int64]
     ) -> NDArray[np.int64]:
-        """Binary searches of the given nodes (pass, slots), all in the same rounds.
+        """Binary searches of the given nodes of pass ``p``, all in the same rounds.
 
-        Every search runs on Bob's key as it was at the start, over a range with odd error
-        parity, so each ends on a genuine error; two searches in different passes may end on
-        the same one, hence the ``unique``.
+        Per round Bob sends the slots (block and heap id) of the nodes still searched, one
+        ``int32`` each; Alice answers the parity of each node's left half. Every search runs
+        on Bob's key as it was at the start, over a range with odd error parity, so each
+        ends on a genuine error.
         """
-        state = []
-        for p, slots in groups:
-            ps = self.passes[p]
-            n = ps.perm.size
-            lo = np.empty(slots.size, dtype=np.int64)
-            hi = np.empty(slots.size, dtype=np.int64)
-            for i, s in enumerate(slots.tolist()):
-                b, h = divmod(s, ps.k2)
-                lo[i], hi[i] = _node_range(h, b * ps.k, min(b * ps.k + ps.k, n))
-            state.append((p, ps, slots.copy(), lo, hi))
+        ps = self.passes[p]
+        n = ps.perm.size
+        slots = slots.copy()
+        lo, hi = _init_ranges(slots, ps.k, ps.k2, n)
         while True:
-            acts = []
-            for _p, ps, slots, lo, hi in state:
-                if self.reuse:
-                    _descend_known(ps.st, slots, lo, hi, ps.k2)
-                acts.append(np.flatnonzero(hi - lo > 1))
-            total = sum(int(a.size) for a in acts)
-            if total == 0:
+            act = _active(ps.st, slots, lo, hi, ps.k2, self.reuse)
+            if act.size == 0:
                 break
-            q_pass = np.concatenate(
-                [np.full(a.size, g[0], dtype=np.int32) for g, a in zip(state, acts, strict=True)]
-            )
-            q_lo = np.concatenate([g[3][a] for g, a in zip(state, acts, strict=True)])
-            q_hi = np.concatenate([g[4][a] for g, a in zip(state, acts, strict=True)])
-            q_mid = (q_lo + q_hi) // 2
-            query = {"pass": q_pass, "lo": q_lo.astype(np.int32), "mid": q_mid.astype(np.int32)}
-            channel.send(public_message("cascade/query", {}, **query))
+            sl = slots[act].astype(np.int32)
+            channel.send(public_message("cascade/query", {"pass": p}, slot=sl))
             a_par = channel.recv("cascade/answer").array("parities")
-            if a_par.size != total:
+            if a_par.size != act.size:
                 raise ProtocolAbort("bob: answer size does not match the query")
-            start = 0
-            for (_, ps, slots, lo, hi), act in zip(state, acts, strict=True):
-                if act.size == 0:
-                    continue
-                stop = start + act.size
-                alo, ahi, mid = lo[act], hi[act], q_mid[start:stop]
-                bob = _range_parities(self.key, ps.perm, alo, mid)
-                e_left = (a_par[start:stop] ^ bob).astype(np.int8)
-                start = stop
-                sl = slots[act]
-                base = (sl // ps.k2) * ps.k2
-                h = sl - base
-                if self.reuse:
-                    ps.st[base + 2 * h] = e_left
-                    ps.st[base + 2 * h + 1] = ps.st[sl] ^ e_left
-                go_left = e_left == 1
-                hi[act] = np.where(go_left, mid, ahi)
-                lo[act] = np.where(go_left, alo, mid)
-                slots[act] = base + 2 * h + (~go_left)
-        found = np.concatenate([g[1].perm[g[3]] for g in state])
-        return np.unique(found).astype(np.int64)
+            _search_step(self.key, ps.perm, ps.st, slots, lo, hi, act, a_par, ps.k2, self.reuse)
+        return np.unique(ps.perm[lo]).astype(np.int64)
 
     def _flip(self, bits: NDArray[np.int64]) -> None:
         self.key[bits] ^= 1
@@ -329,4 +321,4 @@ class _BobState:
             _apply_flips(ps.st, ps.inv, ps.k, ps.k2, bits)
         for ps in self.passes:
             cand = _chain_candidates(ps.st, ps.inv, ps.k, ps.k2, bits)
-            ps.pending.update(cand[cand >= 0].tolist())
+            ps.pending.append(cand[cand >= 0])

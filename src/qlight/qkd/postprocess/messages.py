@@ -42,6 +42,8 @@ _DTYPES: dict[str, np.dtype[Any]] = {
     "float64": np.dtype("<f8"),
 }
 
+_BY_STR = {dt.str: k for k, dt in _DTYPES.items()}
+
 Meta = Mapping[str, int | float | str | bool]
 
 
@@ -105,7 +107,9 @@ def encode(msg: Message) -> bytes:
     chunks: list[bytes] = []
     for name, arr in msg.arrays.items():
         a = np.asarray(arr)
-        key = next((k for k, dt in _DTYPES.items() if a.dtype == dt or a.dtype.name == k), None)
+        key = _BY_STR.get(a.dtype.str)
+        if key is None:
+            key = next((k for k, dt in _DTYPES.items() if a.dtype == dt), None)
         if key is None:
             raise ParameterError(f"arrays[{name!r}]", a.dtype, "dtype not serialisable")
         data = np.ascontiguousarray(a.ravel(), dtype=_DTYPES[key]).tobytes()

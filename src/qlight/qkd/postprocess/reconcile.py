@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from qlight.errors import ParameterError
 from qlight.qkd.postprocess.channel import AuthenticatedChannel, run_two_party
+from qlight.qkd.postprocess.inline import run_inline
 
 __all__ = ["ReconcileResult", "Reconciler", "binary_entropy", "efficiency", "reconcile"]
 
@@ -102,11 +103,16 @@ def reconcile(
     qber_estimate: float,
     channels: tuple[AuthenticatedChannel, AuthenticatedChannel],
     rng: np.random.Generator,
+    *,
+    inline: bool = False,
 ) -> ReconcileResult:
     """Run ``reconciler`` between Alice and Bob (two threads) over ``channels``.
 
     ``rng`` seeds two independent generators, one per party. Leakage and channel uses are
-    the increase of the ledgers of both channel ends during the run.
+    the increase of the ledgers of both channel ends during the run. With ``inline=True``
+    (reconcilers with an ``alice_steps`` generator, i.e. Cascade; in-process channels only)
+    both parties run cooperatively in this thread (:func:`~.inline.run_inline`): the same
+    messages, no thread switches.
     """
     a = _as_bits("alice_bits", alice_bits)
     b = _as_bits("bob_bits", bob_bits)
@@ -116,11 +122,21 @@ def reconcile(
         (c.ledger.leaked_bits_sent, c.ledger.messages_sent, c.ledger.bytes_sent) for c in channels
     ]
     t0 = time.perf_counter()
-    ka, kb = run_two_party(
-        lambda: reconciler.alice(a, qber_estimate, ca, seeds[0]),
-        lambda: reconciler.bob(b, qber_estimate, cb, seeds[1]),
-        channels,
-    )
+    steps = getattr(reconciler, "alice_steps", None)
+    if inline and steps is not None:
+        ka, kb = run_inline(
+            steps(a, qber_estimate, ca, seeds[0]),
+            lambda: reconciler.bob(b, qber_estimate, cb, seeds[1]),
+            channels,
+        )
+    else:
+        if inline:
+            raise ParameterError("inline", inline, f"{reconciler.name} has no inline runner")
+        ka, kb = run_two_party(
+            lambda: reconciler.alice(a, qber_estimate, ca, seeds[0]),
+            lambda: reconciler.bob(b, qber_estimate, cb, seeds[1]),
+            channels,
+        )
     wall = time.perf_counter() - t0
     after = [
         (c.ledger.leaked_bits_sent, c.ledger.messages_sent, c.ledger.bytes_sent) for c in channels

@@ -16,6 +16,7 @@ the t-bit window s[n − 1 − j : n − 1 − j + t] into the tag, one 64-bit w
 from __future__ import annotations
 
 import math
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,7 @@ from numpy.typing import NDArray
 from qlight.errors import ParameterError
 from qlight.qkd.postprocess.channel import AuthenticatedChannel, run_two_party
 from qlight.qkd.postprocess.errors import ProtocolAbort
+from qlight.qkd.postprocess.inline import run_inline
 from qlight.qkd.postprocess.messages import Message, public_message
 from qlight.qkd.postprocess.toeplitz import toeplitz_hash
 
@@ -33,6 +35,7 @@ __all__ = [
     "toeplitz_hash",
     "verify",
     "verify_alice",
+    "verify_alice_steps",
     "verify_bob",
 ]
 
@@ -58,6 +61,18 @@ def verify_alice(
     key: NDArray[np.uint8], channel: AuthenticatedChannel, eps_cor: float, rng: np.random.Generator
 ) -> bool:
     """Alice's side: send seed and tag, receive Bob's verdict."""
+    steps = verify_alice_steps(key, channel, eps_cor, rng)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as stop:
+            return bool(stop.value)
+
+
+def verify_alice_steps(
+    key: NDArray[np.uint8], channel: AuthenticatedChannel, eps_cor: float, rng: np.random.Generator
+) -> Generator[None, None, bool]:
+    """:func:`verify_alice` as a generator that yields before its receive (``run_inline``)."""
     t = tag_bits_for(eps_cor)
     key = np.ascontiguousarray(key, dtype=np.uint8)
     seed = rng.integers(0, 2, key.size + t - 1, dtype=np.uint8)
@@ -65,6 +80,7 @@ def verify_alice(
     channel.send(
         Message("verify/tag", {"n": int(key.size), "t": t}, {"seed": seed}, {"tag": tag}, t)
     )
+    yield
     reply = channel.recv("verify/result")
     return bool(reply.meta["ok"])
 
@@ -91,14 +107,24 @@ def verify(
     *,
     eps_cor: float = 1e-10,
     rng: np.random.Generator,
+    inline: bool = False,
 ) -> VerificationResult:
-    """Run both sides (two threads); ``ok`` is True only when both agree the tags match."""
+    """Run both sides (two threads, or one with ``inline=True``: in-process channels only,
+    see :func:`~qlight.qkd.postprocess.inline.run_inline`); ``ok`` is True only when both
+    agree the tags match."""
     t = tag_bits_for(eps_cor)
     leak0 = channels[0].ledger.leaked_bits_sent + channels[1].ledger.leaked_bits_sent
-    ok_a, ok_b = run_two_party(
-        lambda: verify_alice(alice_key, channels[0], eps_cor, rng),
-        lambda: verify_bob(bob_key, channels[1]),
-        channels,
-    )
+    if inline:
+        ok_a, ok_b = run_inline(
+            verify_alice_steps(alice_key, channels[0], eps_cor, rng),
+            lambda: verify_bob(bob_key, channels[1]),
+            channels,
+        )
+    else:
+        ok_a, ok_b = run_two_party(
+            lambda: verify_alice(alice_key, channels[0], eps_cor, rng),
+            lambda: verify_bob(bob_key, channels[1]),
+            channels,
+        )
     leak = channels[0].ledger.leaked_bits_sent + channels[1].ledger.leaked_bits_sent - leak0
     return VerificationResult(ok_a and ok_b, t, leak, float(eps_cor))
