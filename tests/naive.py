@@ -1227,6 +1227,129 @@ def pp_left_half_parity(key: list[int], perm: list[int], k: int, k2: int, slot: 
     return acc
 
 
+# --- engineer G (characterization: spectrum, blinking, measured IRF): oracles -------------
+
+
+def char_spectrum_density(
+    lam_nm: float,
+    n_tot: float,
+    dw: float,
+    lam0_nm: float,
+    fwhm_nm: float,
+    shift_mev: float,
+    psb_fwhm_mev: float,
+) -> float:
+    """Photons per nm at ``lam_nm`` before the instrument function: truncated Lorentzian
+    (±20 FWHM, renormalised) + Gaussian-in-energy sideband, written out term by term."""
+    import math
+
+    hc = 1239.841984
+    g = fwhm_nm / 2.0
+    cut = 20.0 * fwhm_nm
+    norm = 2.0 / math.pi * math.atan(cut / g)
+    zpl = g / math.pi / ((lam_nm - lam0_nm) ** 2 + g * g) / norm
+    if abs(lam_nm - lam0_nm) > cut:
+        zpl = 0.0
+    e0 = hc / lam0_nm - shift_mev / 1000.0
+    s = psb_fwhm_mev / 1000.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+    e = hc / lam_nm
+    psb = math.exp(-0.5 * ((e - e0) / s) ** 2) / (s * math.sqrt(2.0 * math.pi)) * hc / lam_nm**2
+    return n_tot * (dw * zpl + (1.0 - dw) * psb)
+
+
+def char_spectrum_pixels(
+    lam_nm: list[float], params: list[float], resolution_nm: float, sub: int = 40
+) -> list[float]:
+    """Expected counts per pixel: the density convolved with the Gaussian instrument function
+    by brute-force quadrature (step ``pitch/sub``, ±6 σ) and integrated over each pixel."""
+    import math
+
+    n_tot, dw, lam0, fwhm, shift, psb_w, b0 = params[:7]
+    pitch = lam_nm[1] - lam_nm[0]
+    sigma = resolution_nm / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+    h = pitch / sub
+    n_k = int(6.0 * sigma / h) + 1
+    kern = [math.exp(-0.5 * (k * h / sigma) ** 2) for k in range(-n_k, n_k + 1)]
+    ksum = sum(kern)
+    out = []
+    for c in lam_nm:
+        acc = 0.0
+        for i in range(sub):
+            x = c - pitch / 2.0 + (i + 0.5) * h
+            conv = 0.0
+            for k in range(-n_k, n_k + 1):
+                conv += kern[k + n_k] * char_spectrum_density(
+                    x - k * h, n_tot, dw, lam0, fwhm, shift, psb_w
+                )
+            acc += conv / ksum * h
+        out.append(acc + b0)
+    return out
+
+
+def char_hmm_loglik(
+    counts: list[int], rates: list[float], trans: list[list[float]], init: list[float]
+) -> float:
+    """Log-likelihood of a two-state Poisson HMM by the unscaled forward recursion in logs."""
+    import math
+
+    def logp(n: int, lam: float) -> float:
+        return n * math.log(lam) - lam - math.lgamma(n + 1)
+
+    def lse(a: float, b: float) -> float:
+        m = max(a, b)
+        return m + math.log(math.exp(a - m) + math.exp(b - m))
+
+    la = [math.log(init[s]) + logp(counts[0], rates[s]) for s in range(2)]
+    for n in counts[1:]:
+        la = [
+            lse(la[0] + math.log(trans[0][j]), la[1] + math.log(trans[1][j])) + logp(n, rates[j])
+            for j in range(2)
+        ]
+    return lse(la[0], la[1])
+
+
+def char_viterbi_bruteforce(
+    counts: list[int], rates: list[float], trans: list[list[float]], init: list[float]
+) -> list[int]:
+    """Most probable state path by enumerating all 2^T paths (T <= 12)."""
+    import itertools
+    import math
+
+    best, best_path = -math.inf, []
+    for path in itertools.product((0, 1), repeat=len(counts)):
+        v = math.log(init[path[0]])
+        for t, s in enumerate(path):
+            if t:
+                v += math.log(trans[path[t - 1]][s])
+            v += counts[t] * math.log(rates[s]) - rates[s] - math.lgamma(counts[t] + 1)
+        if v > best:
+            best, best_path = v, list(path)
+    return best_path
+
+
+def char_run_lengths(path: list[int]) -> tuple[list[int], list[int]]:
+    """On (1) and off (0) run lengths, the first and last runs dropped."""
+    runs: list[tuple[int, int]] = []
+    for s in path:
+        if runs and runs[-1][0] == s:
+            runs[-1] = (s, runs[-1][1] + 1)
+        else:
+            runs.append((s, 1))
+    inner = runs[1:-1]
+    return [n for s, n in inner if s == 1], [n for s, n in inner if s == 0]
+
+
+def char_reconvolve(irf: list[float], shift_bins: float, decay: list[float]) -> list[float]:
+    """Circular convolution of the linearly-interpolated shifted IRF with a decay, O(K²)."""
+    import math
+
+    k_n = len(irf)
+    i0 = math.floor(shift_bins)
+    f = shift_bins - i0
+    shifted = [(1 - f) * irf[(k - i0) % k_n] + f * irf[(k - i0 - 1) % k_n] for k in range(k_n)]
+    return [sum(shifted[i] * decay[(k - i) % k_n] for i in range(k_n)) for k in range(k_n)]
+
+
 def pp_modified_toeplitz(key: list[int], seed: list[int], m: int) -> list[int]:
     """(I_m | T) · key over GF(2), T[i][j] = seed[i − j + (n − m) − 1], by the definition."""
     n = len(key)

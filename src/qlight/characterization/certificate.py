@@ -10,8 +10,11 @@ when there is one):
 * the count rate with a batch-means interval (20 consecutive batches, Student t: honest under
   blinking slower than a batch; Law & Kelton, *Simulation Modeling and Analysis*, §9.5.3);
 * the Allan deviation of the count rate;
-* optionally a saturation fit of a power series (:func:`fit_saturation`) and a polarization
-  fit of an analyser series (:func:`fit_polarization`).
+* the blinking analysis of the intensity trace (:func:`analyse_blinking`: two-state Poisson
+  HMM, dwell times, exponential vs truncated power law);
+* optionally a saturation fit of a power series (:func:`fit_saturation`), a polarization
+  fit of an analyser series (:func:`fit_polarization`), a spectrum fit (:func:`fit_spectrum`:
+  ZPL centre and width, Debye–Waller factor) and, for the lifetime, a measured IRF.
 
 The JSON (:meth:`Certificate.as_json`) holds every result as
 ``{"value": v, "ci95": [lo, hi], "unit": u}`` under stable keys (:data:`RESULT_KEYS`), or
@@ -34,10 +37,12 @@ from scipy import stats
 
 from qlight import __version__
 from qlight._validation import check_nonnegative, check_positive
+from qlight.characterization.blinking import BLINKING_KEYS, BlinkingAnalysis, analyse_blinking
 from qlight.characterization.g2fit import G2Fit, fit_g2_cw, g2_pulsed_areas, rho_from_rates
 from qlight.characterization.lifetime import LifetimeFit, fit_lifetime
 from qlight.characterization.polarization import PolarizationFit, fit_polarization
 from qlight.characterization.saturation import SaturationFit, SaturationSeries, fit_saturation
+from qlight.characterization.spectrum import SpectrumFit, fit_spectrum
 from qlight.characterization.stability import AllanDeviation, allan_deviation
 from qlight.characterization.uncertainty import Estimate, Result, Undetermined
 from qlight.errors import ParameterError
@@ -51,6 +56,7 @@ __all__ = [
     "Certificate",
     "CertificateSettings",
     "PolarizationSeries",
+    "SpectrumData",
     "characterize_tags",
     "count_rate_batch_means",
     "file_sha256",
@@ -71,6 +77,10 @@ RESULT_KEYS = (
     "saturation_background_cps_per_w",
     "polarization_visibility",
     "dipole_angle_rad",
+    "zpl_nm",
+    "zpl_fwhm_nm",
+    "debye_waller",
+    *BLINKING_KEYS,
 )
 """Stable keys of :meth:`Certificate.as_json` ``["results"]`` (always all present)."""
 
@@ -128,6 +138,18 @@ class PolarizationSeries:
 
 
 @dataclass(frozen=True)
+class SpectrumData:
+    """A spectrum: counts per pixel at pixel-centre wavelengths (linear grid) and the FWHM of
+    the spectrometer's Gaussian instrument function; ``band_nm`` the band of a flat
+    background level (detection filter), if any."""
+
+    wavelength_nm: NDArray[np.float64]
+    counts: NDArray[np.float64]
+    resolution_nm: float
+    band_nm: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
 class BudgetLine:
     """One line of the uncertainty budget: a contribution to a result's 95 % half-width."""
 
@@ -154,6 +176,9 @@ class Certificate:
     saturation_fit: SaturationFit | None = None
     polarization_data: PolarizationSeries | None = None
     polarization_fit: PolarizationFit | None = None
+    spectrum_data: SpectrumData | None = None
+    spectrum_fit: SpectrumFit | None = None
+    blinking: BlinkingAnalysis | None = None
     budget: list[BudgetLine] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -166,6 +191,16 @@ class Certificate:
             "settings": asdict(self.settings),
             "provenance": dict(self.provenance),
         }
+        if self.blinking is not None:
+            out["blinking"] = self.blinking.as_json()
+        if self.spectrum_fit is not None and self.spectrum_fit.curve.size:
+            sf = self.spectrum_fit
+            out["spectrum"] = {
+                "psb_shift_mev": sf.psb_shift_mev,
+                "psb_fwhm_mev": sf.psb_fwhm_mev,
+                "deviance": sf.deviance,
+                "dof": sf.dof,
+            }
         if self.allan is not None:
             out["allan_deviation"] = {
                 "tau_s": self.allan.tau_s.tolist(),
@@ -214,6 +249,57 @@ def _half(r: Result) -> float:
     return 0.5 * (r.ci95[1] - r.ci95[0]) if isinstance(r, Estimate) else math.nan
 
 
+def _blinking(cert: Certificate) -> None:
+    res = cert.results
+    if cert.trace is None:
+        why = "blinking not analysed: no intensity trace (record too short)"
+        for k in BLINKING_KEYS:
+            res[k] = Undetermined(why, "" if k == "blinking_on_fraction" else
+                                  ("1/s" if k.endswith("cps") else "s"))  # fmt: skip
+        return
+    ba = analyse_blinking(cert.trace.counts, cert.settings.trace_bin_s)
+    cert.blinking = ba
+    res.update(ba.results)
+    if not ba.blinking:
+        cert.notes.append(ba.reason)
+        return
+    for k in BLINKING_KEYS:
+        r = res[k]
+        if isinstance(r, Estimate):
+            cert.budget.append(BudgetLine(k, r.method, _half(r), r.unit))
+    for name, law in (("on", ba.on_law), ("off", ba.off_law)):
+        if law is not None:
+            cert.notes.append(
+                f"blinking {name} times: {law.preferred} preferred (likelihood ratio "
+                f"{law.lr:.2f}, p = {law.p_value:.3g}, {law.n} periods)"
+            )
+
+
+def _spectrum(cert: Certificate, spectrum: SpectrumData | None) -> None:
+    res = cert.results
+    keys = (("zpl_nm", "nm"), ("zpl_fwhm_nm", "nm"), ("debye_waller", ""))
+    if spectrum is None:
+        for k, u in keys:
+            res[k] = Undetermined("no spectrum given", u)
+        return
+    sf = fit_spectrum(spectrum.wavelength_nm, spectrum.counts,
+                      resolution_nm=spectrum.resolution_nm, band_nm=spectrum.band_nm)  # fmt: skip
+    cert.spectrum_data, cert.spectrum_fit = spectrum, sf
+    res["zpl_nm"], res["zpl_fwhm_nm"], res["debye_waller"] = (
+        sf.zpl_nm, sf.zpl_fwhm_nm, sf.debye_waller
+    )  # fmt: skip
+    for k, _ in keys:
+        r = res[k]
+        if isinstance(r, Estimate):
+            cert.budget.append(BudgetLine(k, "Poisson statistics (profile likelihood; "
+                                          "instrument function taken as exact)", _half(r),
+                                          r.unit))  # fmt: skip
+    if sf.curve.size:
+        cert.notes.append(f"spectrum fit: deviance {sf.deviance:.1f} for {sf.dof} degrees of "
+                          f"freedom; phonon sideband {sf.psb_shift_mev:.1f} meV below the ZPL, "
+                          f"FWHM {sf.psb_fwhm_mev:.1f} meV")  # fmt: skip
+
+
 def characterize_tags(
     a_ps: NDArray[np.int64],
     b_ps: NDArray[np.int64],
@@ -225,6 +311,8 @@ def characterize_tags(
     saturation: SaturationSeries | None = None,
     polarization: PolarizationSeries | None = None,
     provenance: Mapping[str, object] | None = None,
+    spectrum: SpectrumData | None = None,
+    irf_counts: NDArray[np.float64] | None = None,
 ) -> Certificate:
     """Characterize one HBT acquisition (module docstring).
 
@@ -246,6 +334,11 @@ def characterize_tags(
         An analyser series for the visibility and dipole angle.
     provenance : mapping, optional
         File hashes and the like, merged into the certificate's provenance.
+    spectrum : SpectrumData, optional
+        A spectrum for the ZPL and Debye–Waller fit.
+    irf_counts : ndarray, optional
+        A measured IRF on the lifetime histogram's bins (``settings.lifetime_bin_ps``, range
+        the period rounded down to whole bins): reconvolution with it instead of a Gaussian.
     """
     a = as_time_tags("a_ps", a_ps)
     b = as_time_tags("b_ps", b_ps)
@@ -327,7 +420,12 @@ def characterize_tags(
         cert.lifetime_hist = lifetime_histogram_t2(
             sync, merged, bin_ps=s.lifetime_bin_ps, range_ps=range_ps
         )
-        lf = fit_lifetime(cert.lifetime_hist, period_ps=float(period_ps))
+        if irf_counts is not None and np.asarray(irf_counts).size != cert.lifetime_hist.counts.size:
+            raise ParameterError("irf_counts", np.asarray(irf_counts).size,
+                                 f"must have {cert.lifetime_hist.counts.size} bins")  # fmt: skip
+        lf = fit_lifetime(cert.lifetime_hist, period_ps=float(period_ps), irf=irf_counts)
+        if irf_counts is not None:
+            notes.append("lifetime: reconvolution with the measured IRF (shift fitted)")
         cert.lifetime_fit = lf
         res["lifetime_ns"] = lf.lifetime_ns
         if isinstance(lf.lifetime_ns, Estimate):
@@ -335,6 +433,8 @@ def characterize_tags(
                                      "IRF width and offset profiled)", _half(lf.lifetime_ns),
                                      "ns"))  # fmt: skip
     else:
+        if irf_counts is not None:
+            notes.append("measured IRF given but no laser sync: not used")
         res["g2_0_pulsed"] = Undetermined("no laser sync: CW excitation", "")
         res["lifetime_ns"] = Undetermined("lifetime not determined: no laser sync (CW)", "ns")
 
@@ -348,6 +448,8 @@ def characterize_tags(
         notes.append(
             f"trace and Allan deviation not made: record shorter than 8 × {s.trace_bin_s} s"
         )
+    _blinking(cert)
+    _spectrum(cert, spectrum)
 
     unit = ("1/s", "W", "1/s/W")
     keys = ("i_inf_cps", "p_sat_w", "saturation_background_cps_per_w")

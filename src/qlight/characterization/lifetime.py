@@ -95,6 +95,7 @@ def fit_lifetime(
     period_ps: float | None = None,
     components: int = 1,
     min_photons: int = 200,
+    irf: NDArray[np.float64] | None = None,
 ) -> LifetimeFit:
     """Poisson maximum-likelihood reconvolution fit of a TCSPC histogram.
 
@@ -108,7 +109,16 @@ def fit_lifetime(
         Mono- or bi-exponential decay.
     min_photons : int, optional
         Fewer histogrammed photons: not determined.
+    irf : ndarray, optional
+        A measured IRF histogram on the same bins: reconvolution with it and a fitted shift
+        instead of the Gaussian IRF
+        (:func:`qlight.characterization.lifetime_irf.fit_lifetime_measured_irf`; the
+        histogram range is then taken as the period).
     """
+    if irf is not None:
+        from qlight.characterization.lifetime_irf import fit_lifetime_measured_irf
+
+        return fit_lifetime_measured_irf(hist, irf, components=components, min_photons=min_photons)
     if components not in (1, 2):
         raise ParameterError("components", components, "must be 1 or 2")
     n_ph = int(hist.counts.sum())

@@ -3,9 +3,10 @@
 One HTML file with no external resources: figures are inline base64 PNG (matplotlib, Agg),
 styles inline. Sections: results table (value, 95 % interval, unit, method or the reason a
 result was not determined), uncertainty budget, figures (g2 with fit, lifetime with fit,
-intensity trace, Allan deviation, saturation, polarization), notes, provenance (file hashes,
-software version, settings, date). The spectrum is not analysed in this version; the report
-says so.
+intensity trace with the on/off segmentation, blinking dwell-time distributions, Allan
+deviation, saturation, polarization, spectrum with fit), notes, provenance (file hashes,
+software version, settings, date). Results that were not determined (no spectrum, no
+blinking, too few counts) are stated with the reason.
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ LABELS: dict[str, str] = {
     "saturation_background_cps_per_w": "Linear background c",
     "polarization_visibility": "Polarization visibility",
     "dipole_angle_rad": "Dipole angle (in-plane, mod π)",
+    "zpl_nm": "Zero-phonon line centre",
+    "zpl_fwhm_nm": "Zero-phonon line FWHM (instrument function removed)",
+    "debye_waller": "Debye–Waller factor (ZPL / total emission)",
+    "blinking_on_time_s": "Blinking: mean on time",
+    "blinking_off_time_s": "Blinking: mean off time",
+    "blinking_on_fraction": "Blinking: on fraction",
+    "blinking_on_intensity_cps": "Blinking: count rate in the on state",
+    "blinking_off_intensity_cps": "Blinking: count rate in the off state",
 }
 
 _CSS = """
@@ -110,6 +119,42 @@ def _figures(cert: Certificate) -> list[tuple[str, str]]:
             ax.set_ylabel("count rate (kcps)")
 
         figs.append(("Intensity trace", _png(trace)))
+    ba = cert.blinking
+    if tr is not None and ba is not None and ba.blinking and ba.hmm is not None:
+        hmm = ba.hmm
+
+        def seg(ax: Any) -> None:
+            n = min(tr.counts.size, 2000)
+            t = tr.t_ps[:n] * 1e-12
+            ax.plot(t, tr.counts[:n], lw=0.5, label="counts per bin")
+            ax.plot(t, hmm.rates[ba.path[:n].astype(np.int64)], lw=1.0, label="HMM state")
+            ax.set_xlabel("time (s)")
+            ax.set_ylabel("photons per bin")
+            ax.legend()
+
+        figs.append(("Blinking: on/off segmentation (two-state HMM, Viterbi)", _png(seg)))
+
+        def dwell(ax: Any) -> None:
+            for name, d in (("on", ba.on_dwell_bins), ("off", ba.off_dwell_bins)):
+                x = np.sort(d) * ba.bin_s
+                ax.loglog(x, 1.0 - np.arange(x.size) / x.size, ".", label=f"{name} periods")
+            ax.set_xlabel("dwell time (s)")
+            ax.set_ylabel("fraction of periods ≥ t")
+            ax.legend()
+
+        figs.append(("Blinking: dwell-time distributions (complementary CDF)", _png(dwell)))
+    sd, spf = cert.spectrum_data, cert.spectrum_fit
+    if sd is not None:
+
+        def spec(ax: Any) -> None:
+            ax.plot(sd.wavelength_nm, sd.counts, drawstyle="steps-mid", lw=0.6, label="data")
+            if spf is not None and spf.curve.size:
+                ax.plot(sd.wavelength_nm, spf.curve, lw=1.2, label="fit (ZPL + sideband)")
+            ax.set_xlabel("wavelength (nm)")
+            ax.set_ylabel("counts per pixel")
+            ax.legend()
+
+        figs.append(("Spectrum: zero-phonon line and phonon sideband fit", _png(spec)))
     al = cert.allan
     if al is not None:
 
@@ -193,10 +238,8 @@ def render_html(cert: Certificate, *, title: str = "qlight emitter certificate")
         for cap, data in _figures(cert)
     )
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in cert.notes)
-    notes += (
-        "<li>Spectrum (ZPL, Debye–Waller factor): not measured (no spectrum analysis in this "
-        "version).</li>"
-    )
+    if cert.spectrum_data is None:
+        notes += "<li>Spectrum (ZPL, Debye–Waller factor): not measured (no spectrum given).</li>"
     prov = html.escape(json.dumps(cert.provenance, indent=2, default=str))
     settings = html.escape(json.dumps(cert.as_json()["settings"], indent=2))
     return (

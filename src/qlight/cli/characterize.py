@@ -22,6 +22,7 @@ from qlight.characterization.certificate import (
     RESULT_KEYS,
     CertificateSettings,
     PolarizationSeries,
+    SpectrumData,
     characterize_tags,
     file_sha256,
 )
@@ -31,6 +32,7 @@ from qlight.characterization.uncertainty import Estimate
 from qlight.cli._output import cli_errors, fail, print_json, progress
 from qlight.errors import ParameterError
 from qlight.timetags.io import iter_channels, read_header
+from qlight.timetags.lifetime import lifetime_histogram_t2
 from qlight.timetags.streaming import file_duration_ps
 
 __all__ = ["characterize"]
@@ -97,6 +99,58 @@ def _polarization(path: Path) -> PolarizationSeries:
     )
 
 
+def _csv(path: Path, option: str) -> NDArray[np.float64]:
+    """Numeric CSV rows (a header line is allowed) as a 2-D array."""
+    try:
+        rows = [
+            line.split(",")
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.lstrip()[0].isalpha()
+        ]
+        data = np.asarray(rows, dtype=np.float64)
+    except (OSError, ValueError) as exc:
+        raise ParameterError(option, str(path), f"unreadable ({exc})") from None
+    if data.ndim == 1:
+        data = data[:, None]
+    if data.ndim != 2 or data.shape[0] == 0 or not np.all(np.isfinite(data)):
+        raise ParameterError(option, str(path), "needs numeric rows")
+    return data
+
+
+def _spectrum(path: Path, resolution_nm: float | None, band: str | None) -> SpectrumData:
+    data = _csv(path, "--spectrum-csv")
+    if data.shape[1] != 2 or data.shape[0] < 16:
+        raise ParameterError("--spectrum-csv", str(path), "needs >= 16 rows wavelength_nm,counts")
+    if resolution_nm is None:
+        raise ParameterError("--spectrum-resolution-nm", None, "is required with --spectrum-csv")
+    band_nm = None
+    if band is not None:
+        try:
+            lo, hi = (float(v) for v in band.split(","))
+        except ValueError:
+            raise ParameterError("--spectrum-band-nm", band, "must be LO,HI in nm") from None
+        band_nm = (lo, hi)
+    return SpectrumData(data[:, 0], data[:, 1], float(resolution_nm), band_nm)
+
+
+def _irf(path: Path, ch: tuple[int, int], bin_ps: int, period: float | None) -> NDArray[np.float64]:
+    """A measured IRF: CSV of counts per bin (or time_ps,counts rows), or a time-tag file of
+    scattered laser light histogrammed against its sync like the data."""
+    if not path.is_file():
+        fail(f"{path}: no such file")
+    if path.suffix.lower() in (".csv", ".txt"):
+        data = _csv(path, "--irf")
+        return np.asarray(data[:, -1], dtype=np.float64)
+    a, b, sync, _dur, p = _read(path, ch, lambda _n: None)
+    per = period if period is not None else p
+    if sync is None or per is None:
+        raise ParameterError("--irf", str(path), "has no laser sync or repetition rate")
+    range_ps = round(per) // bin_ps * bin_ps
+    merged = np.sort(np.concatenate([a, b]), kind="stable")
+    h = lifetime_histogram_t2(sync, merged, bin_ps=bin_ps, range_ps=range_ps)
+    return np.asarray(h.counts, dtype=np.float64)
+
+
 def characterize(
     files: Annotated[list[Path], typer.Argument(help="PTU or Photon-HDF5 files.")],
     report: Annotated[Path, typer.Option("--report", help="HTML report to write.")],
@@ -121,6 +175,22 @@ def characterize(
         typer.Option(
             "--polarization-csv", help="Analyser series: CSV angle_deg,counts,duration_s."
         ),
+    ] = None,
+    spectrum_csv: Annotated[
+        Path | None,
+        typer.Option("--spectrum-csv", help="Spectrum: CSV wavelength_nm,counts (linear grid)."),
+    ] = None,
+    spectrum_resolution_nm: Annotated[
+        float | None,
+        typer.Option("--spectrum-resolution-nm", help="Spectrometer instrument FWHM (nm)."),
+    ] = None,
+    spectrum_band_nm: Annotated[
+        str | None,
+        typer.Option("--spectrum-band-nm", help="Band LO,HI (nm) of a flat background level."),
+    ] = None,
+    irf: Annotated[
+        Path | None,
+        typer.Option("--irf", help="Measured IRF: CSV counts per lifetime bin, or PTU/HDF5."),
     ] = None,
 ) -> None:
     """Characterize an emitter from time-tag files: results with 95 % intervals, HTML report."""
@@ -163,15 +233,24 @@ def characterize(
                 np.asarray(powers), np.asarray(counts, dtype=np.int64), np.asarray(durations)
             )
         pol = None if polarization_csv is None else _polarization(polarization_csv)
+        spec = None
+        if spectrum_csv is not None:
+            spec = _spectrum(spectrum_csv, spectrum_resolution_nm, spectrum_band_nm)
         a, b, sync, dur, period = first
+        irf_counts = None
+        if irf is not None:
+            irf_counts = _irf(irf, ch, settings.lifetime_bin_ps, period)
+        extra = [p for p in (spectrum_csv, irf, polarization_csv) if p is not None]
         prov = {
             "files": [{"path": str(f), "sha256": file_sha256(f)} for f in files],
+            "inputs": [{"path": str(f), "sha256": file_sha256(f)} for f in extra],
             "channels": list(ch),
             "command": "qlight characterize",
         }
         cert = characterize_tags(
             a, b, duration_ps=dur, settings=settings, sync_ps=sync, period_ps=period,
-            saturation=series, polarization=pol, provenance=prov,
+            saturation=series, polarization=pol, provenance=prov, spectrum=spec,
+            irf_counts=irf_counts,
         )  # fmt: skip
         try:
             report.write_text(render_html(cert), encoding="utf-8")
