@@ -22,30 +22,54 @@ def test_three_hard_power_cycles_return_to_the_same_emitter(tmp_path: Path) -> N
     out = json.loads(lines[0])
     assert len(out["cycles"]) == 3
     for c in out["cycles"]:
-        assert set(c) == {
+        # the keys (plus the harness's outcome, target_gone and reason)
+        assert {
             "target_id",
             "same_emitter",
             "error_nm",
             "sim_time_to_photons_s",
             "compute_s",
-        }
+        } <= set(c)
         assert c["same_emitter"] is True
+        assert c["outcome"] == "returned"
+        assert c["target_gone"] is False
         # within a PSF half width (a target in an unresolved cluster reads its centroid)
         assert c["error_nm"] < 150.0
         assert 0.0 < c["sim_time_to_photons_s"] < 30.0
     s = out["summary"]
     assert s["success_rate"] == 1.0
-    assert set(s) == {
+    assert {
         "success_rate",
         "median_error_nm",
         "p95_error_nm",
         "crlb_nm",
         "median_sim_time_to_photons_s",
-    }
+    } <= set(s)
+
+
+def test_with_turnover_a_bleached_target_is_detected_and_replaced(tmp_path: Path) -> None:
+    # seed 7 at 50 % turnover: the target bleaches in one of the first three cycles (the
+    # truth says so: target_gone), and the harness grades the switch from the truth
+    args = ["demo", "powercycle", "--cycles", "3", "--seed", "7", "--turnover", "0.5"]
+    proc = _run([*args, "--json"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    gone = [c["target_gone"] for c in out["cycles"]]
+    assert any(gone)
+    for c in out["cycles"]:
+        # a gone target must be answered by a switch, a live one by a return
+        assert c["outcome"] == ("switched" if c["target_gone"] else "returned")
+        assert c["same_emitter"] is True
+    assert out["summary"]["n_switched"] == sum(gone)
 
 
 def test_bad_options_exit_2_with_one_line(tmp_path: Path) -> None:
-    for bad in (["--cycles", "0"], ["--turnover", "0.3"], ["--max-shift-um", "-5"]):
+    for bad in (
+        ["--cycles", "0"],
+        ["--turnover", "1.0"],
+        ["--turnover", "-0.1"],
+        ["--max-shift-um", "-5"],
+    ):
         proc = _run(["demo", "powercycle", *bad, "--json"], tmp_path)
         assert proc.returncode == 2, bad
         assert proc.stdout == ""

@@ -1,81 +1,121 @@
 """``qlight demo powercycle``: the power-cycle evaluation harness (reads the twin's truth).
 
 The only mapping-side code allowed to read ground truth: it builds the twin with
-:func:`qlight.device.factory.build_twin`, runs the control code (which sees only the
+:func:`qlight.device.factory.build_twin`, runs the control code
+(:class:`~qlight.cli._powercycle_control.PowerCycleController`, which sees only the
 instrument protocols) and grades it with the :class:`TwinTruth`.
 
 First boot: surface focus by reflection, a mark scan and a marks registration, a PL scan of
-30 µm × 30 µm at the chip centre, detection + Poisson MLE (engineer HI's
-``detect_and_localize``), the target = the brightest accepted point-like emitter that HI's
-``qualify_here`` calls single by g2(0), stored in the chip frame with its depth below the
-surface. Then per cycle: power cycle, laser on, coarse + fine surface focus, a 50 µm mark
-scan, :func:`qlight.mapping.registration.register` with the last transform as prior,
-prediction of the target and HI's ``refocus`` (fine scan, MLE, z sweep) there; the photons
-start when the refocus ends. Graded: same emitter (the truth's nearest emitter to the final
-position is the target's), position error, simulated time since power-on, compute time of the
-control code (wall time minus nothing: the twin's rendering runs inside the scans, so this is
-an upper bound).
+30 µm × 30 µm at the chip centre, detection + Poisson MLE, the target = the brightest
+accepted point-like emitter that ``qualify_here`` calls single by g2(0), the other accepted
+spots kept as candidates. Then per cycle: power cycle, laser on, surface search,
+registration, return to the target with identity verification, or — when the target is
+gone — a switch to the next-best qualified candidate (see the controller's docstring).
+
+Grading per cycle (truth): the target is the physical emitter (its uid, which survives
+slot reuse by turnover) adopted last. ``returned`` is correct iff the target is alive and
+the emitter nearest to the final position is it (or a member of its unresolved cluster).
+``switched`` is correct iff the target truly bleached (permanent turnover or its photon
+budget) and the final position is on a live emitter within 100 nm of it that is the one
+nearest to the candidate the control code chose; that emitter becomes the target. A
+``failed`` cycle is never correct. ``error_nm`` is the final position's distance to the
+graded emitter; simulated time runs from power-on to the end of the last refocus (and the
+g2(0) qualification when switching); compute time is the process CPU time of the control
+code (not wall time, which on a shared machine measures the other jobs too; it includes
+the twin's rendering inside the scans, so an upper bound).
 
 Options map onto the twin: ``--max-shift-um X`` → unreferenced homing with a translation
 error log-uniform in [1 µm, X]; ``--max-rotation-deg R`` → homing rotation N(0, (R/3)²)
-(R is its 3σ). ``--turnover`` (emitters bleaching/appearing between cycles) needs a twin hook
-that does not exist yet: only 0 is accepted.
+(R is its 3σ); ``--turnover F`` → per power cycle every live emitter bleaches for good with
+probability F and as many new ones appear (:mod:`qlight.physics.turnover`).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import numpy as np
 import typer
+from numpy.typing import ArrayLike, NDArray
 
 from qlight.cli._output import cli_errors, print_json
+from qlight.cli._powercycle_control import CycleOutcome, PowerCycleController
 from qlight.device.config import TwinConfig
-from qlight.device.factory import Instruments, build_twin
+from qlight.device.factory import build_twin
 from qlight.errors import ParameterError
-from qlight.mapping.detect import detect_and_localize
-from qlight.mapping.fiducials import find_marks, focus_surface, mark_scan_window
-from qlight.mapping.qualify import qualify_here
-from qlight.mapping.refocus import refocus
-from qlight.mapping.registration import (
-    ConstellationConfig,
-    Registration,
-    RegistrationFailed,
-    register,
-)
-from qlight.mapping.similarity import Similarity2D
-from qlight.physics.marks import MarkLayout
+from qlight.mapping.registration import ConstellationConfig
 
 __all__ = ["demo_powercycle", "run_powercycles"]
 
-_POWER_W = 1e-3
-_LAYOUT = MarkLayout()
-
-#: Brightest spots tried, in order, for a first-boot target that qualifies as single.
-_MAX_CANDIDATES = 8
+#: A switch counts as correct only if the final position is this close to a live emitter.
+_SWITCH_TOLERANCE_M = 100e-9
 
 
-def _surface(ins: Instruments, z_center_m: float) -> float:
-    lo, hi = ins.stage.travel_range_m[2]
-    z0 = min(max(z_center_m, lo + 22e-6), hi - 22e-6)  # keep the coarse sweep in travel
-    zc = focus_surface(ins.scanner, 0.0, 0.0, z0, span_m=44e-6, n_steps=45)
-    zc = min(max(zc, lo + 1.5e-6), hi - 1.5e-6)
-    return focus_surface(ins.scanner, 0.0, 0.0, zc, span_m=3e-6, n_steps=31)
+class TwinTruth(Protocol):
+    """What the grading reads of :class:`qlight.instruments.sim.truth.TwinTruth` (a
+    protocol, so that only :func:`build_twin` links this module to the twin backend)."""
+
+    @property
+    def chip(self) -> Any: ...
+
+    def chip_to_stage(self, x_m: ArrayLike, y_m: ArrayLike) -> tuple[Any, Any]: ...
+
+    def stage_to_chip(self, x_m: ArrayLike, y_m: ArrayLike) -> tuple[Any, Any]: ...
+
+    def emitter_uids(self) -> NDArray[np.int64]: ...
+
+    def emitter_alive(self, uid: int) -> bool: ...
+
+    def cluster_members(self, index: int) -> tuple[int, ...]: ...
+
+    def bleached(self) -> NDArray[np.bool_]: ...
 
 
-def _register(
-    ins: Instruments,
-    prior: Similarity2D,
-    z_m: float,
-    size: tuple[float, float],
-    config: ConstellationConfig,
-) -> Registration:
-    x, y, w = mark_scan_window(prior, _LAYOUT)
-    img = ins.scanner.raster_scan(x, y, 2 * w, 2 * w, 0.15e-6, 5e-5, z_m=z_m)
-    marks = find_marks(img, _LAYOUT, *size)
-    return register(marks, prior=prior, config=config)
+def _nearest(truth: TwinTruth, x_stage_m: float, y_stage_m: float) -> tuple[int, float]:
+    """Slot of the emitter nearest to a stage position now, and its chip-frame distance."""
+    a = truth.chip.arrays
+    fx, fy = truth.stage_to_chip(x_stage_m, y_stage_m)
+    d = np.hypot(a.x_m - float(fx), a.y_m - float(fy))
+    k = int(np.argmin(d))
+    return k, float(d[k])
+
+
+def _grade(
+    truth: TwinTruth, target_uid: int, out: CycleOutcome, ctl: PowerCycleController
+) -> tuple[bool, int, float]:
+    """``(correct, uid of the target afterwards, error_nm)`` of one cycle (see docstring)."""
+    res = out.result
+    if out.outcome == "failed" or res is None:
+        return False, target_uid, math.nan
+    uids = truth.emitter_uids()
+    a = truth.chip.arrays
+    slot, _ = _nearest(truth, res.x_m, res.y_m)
+    if out.outcome == "returned":
+        slots = np.flatnonzero(uids == target_uid)
+        if not truth.emitter_alive(target_uid):  # a false return: follow what it tracks now
+            return False, int(uids[slot]), math.nan
+        t = int(slots[0])
+        tx, ty = truth.chip_to_stage(a.x_m[t], a.y_m[t])
+        err = 1e9 * math.hypot(res.x_m - float(tx), res.y_m - float(ty))
+        same = slot == t or t in truth.cluster_members(slot)
+        return bool(same), target_uid if same else int(uids[slot]), err
+    # switched: right only if the old target is truly gone and the new one is the candidate
+    new_uid = int(uids[slot])
+    sx, sy = truth.chip_to_stage(a.x_m[slot], a.y_m[slot])
+    err = 1e9 * math.hypot(res.x_m - float(sx), res.y_m - float(sy))
+    assert ctl.target is not None
+    cand_slot = int(np.argmin(np.hypot(a.x_m - ctl.target.x_chip_m, a.y_m - ctl.target.y_chip_m)))
+    live_members = [m for m in truth.cluster_members(slot) if not truth.bleached()[m]]
+    ok = (
+        not truth.emitter_alive(target_uid)
+        and truth.emitter_alive(new_uid)
+        and len(live_members) <= 1
+        and err <= 1e9 * _SWITCH_TOLERANCE_M
+        and cand_slot == slot
+    )
+    return bool(ok), new_uid, err
 
 
 def run_powercycles(
@@ -84,8 +124,19 @@ def run_powercycles(
     *,
     max_shift_um: float | None = None,
     max_rotation_deg: float | None = None,
+    turnover: float = 0.0,
+    controller: type[PowerCycleController] = PowerCycleController,
 ) -> dict[str, Any]:
-    """Run first boot plus ``cycles`` power cycles; return the issue's JSON shape."""
+    """Run first boot plus ``cycles`` power cycles; return the issue's JSON shape.
+
+    ``controller`` is the control code under test (a subclass replays other strategies,
+    e.g. the benchmark's peer).
+
+    Beyond the issue's keys each cycle has ``outcome`` (returned/switched/failed),
+    ``target_gone`` (truth: the target bleached since the last cycle) and ``reason``; the
+    summary adds ``n_target_gone``, ``n_switched``, ``n_failed``, ``p95_sim_time_to_photons_s``
+    and ``median_compute_s``.
+    """
     stage: dict[str, Any] = {}
     if max_shift_um is not None:
         if not max_shift_um > 1.0:
@@ -96,6 +147,10 @@ def run_powercycles(
         if not max_rotation_deg > 0.0:
             raise ParameterError("max_rotation_deg", max_rotation_deg, "must be > 0")
         stage["homing_rotation_sd_rad"] = math.radians(max_rotation_deg) / 3.0
+    if not 0.0 <= turnover < 1.0:
+        raise ParameterError("turnover", turnover, "must be in [0, 1)")
+    if turnover > 0.0:
+        stage["emitter_turnover"] = turnover
     # the registration's prior bounds: the options' worst case with margin (rotation: 5σ)
     bounds = ConstellationConfig(
         max_shift_m=max(60e-6, 1.2e-6 * (max_shift_um or 0.0)),
@@ -103,98 +158,49 @@ def run_powercycles(
     )
     ins, truth = build_twin(TwinConfig(seed=seed, stage=stage))
     cfg = truth.chip.config
-    size = (cfg.size_x_m, cfg.size_y_m)
-    ins.laser.set_power(_POWER_W)
-    ins.laser.on()
-    # ---- first boot
-    z_surf = _surface(ins, 0.0)
-    reg = _register(ins, Similarity2D.identity(), z_surf, size, bounds)
-    psf_sigma_m = ins.scanner.psf_fwhm_m / (2.0 * math.sqrt(2.0 * math.log(2.0)))
-    pl = ins.scanner.raster_scan(0.0, 0.0, 30e-6, 30e-6, 0.1e-6, 1e-3, z_m=z_surf + 0.3e-6)
-    det = detect_and_localize(pl.pl_counts, pl.x_m, pl.y_m, psf_sigma_m=psf_sigma_m)
-    if not det.accepted:
-        raise RegistrationFailed("first boot found no point-like emitter")
-    # target: the brightest point-like spot that refocuses and qualifies as ONE emitter by
-    # g2(0) (an unresolved pair would be returned to at its centroid, tens of nm off either)
-    first = None
-    reasons = []
-    for cand in sorted(det.accepted, key=lambda d: -d.localization.photons)[:_MAX_CANDIDATES]:
-        res = refocus(
-            ins.stage, ins.scanner, ins.tagger, cand.localization.x_m, cand.localization.y_m,
-            z_surf + 0.3e-6,
-        )  # fmt: skip
-        if not res.ok:
-            reasons.append(f"refocus: {res.reason}")
-            continue
-        verdict = qualify_here(ins.tagger, ins.spectrometer)
-        if verdict.single:
-            first = res
-            break
-        reasons.append(f"not single: {verdict.reason}")
-    if first is None:
-        raise RegistrationFailed(
-            "first boot found no qualified single emitter among the brightest "
-            f"{_MAX_CANDIDATES} spots ({'; '.join(reasons)})"
-        )
-    xc, yc = reg.transform.apply_inverse(first.x_m, first.y_m)
-    target_chip = (float(xc), float(yc))
-    depth_stage_m = first.z_m - z_surf
-    a = truth.chip.arrays
-    target_index = int(np.argmin(np.hypot(a.x_m - target_chip[0], a.y_m - target_chip[1])))
-    crlb = []
-    if first.localization is not None:
-        crlb.append(math.hypot(first.localization.crlb_x_m, first.localization.crlb_y_m))
-    prior = reg.transform
+    ctl = controller(ins, (cfg.size_x_m, cfg.size_y_m), bounds)
+    first = ctl.first_boot()
+    target_uid = int(truth.emitter_uids()[_nearest(truth, first.x_m, first.y_m)[0]])
     rows = []
     for _ in range(cycles):
         ins.power.power_cycle()
         t_on = ins.clock.now_s()
-        wall = time.perf_counter()
-        ins.laser.set_power(_POWER_W)
-        ins.laser.on()
-        row: dict[str, Any] = {"target_id": f"E-{target_index}"}
-        try:
-            z_surf = _surface(ins, z_surf)
-            reg = _register(ins, prior, z_surf, size, bounds)
-            xp, yp = reg.transform.apply(*target_chip)
-            res = refocus(
-                ins.stage, ins.scanner, ins.tagger, float(xp), float(yp), z_surf + depth_stage_m
-            )
-            ok = res.ok
-        except (RegistrationFailed, ParameterError):
-            # no registration, or the surface/target beyond the stage travel: a failed return
-            ok = False
-        row["compute_s"] = time.perf_counter() - wall
-        row["sim_time_to_photons_s"] = ins.clock.now_s() - t_on
-        if ok:
-            prior = reg.transform
-            fx, fy = truth.stage_to_chip(res.x_m, res.y_m)
-            reached = int(np.argmin(np.hypot(a.x_m - float(fx), a.y_m - float(fy))))
-            tx, ty = truth.chip_to_stage(a.x_m[target_index], a.y_m[target_index])
-            row["same_emitter"] = bool(
-                reached == target_index or target_index in truth.cluster_members(reached)
-            )
-            row["error_nm"] = 1e9 * math.hypot(res.x_m - float(tx), res.y_m - float(ty))
-            if res.localization is not None:
-                crlb.append(math.hypot(res.localization.crlb_x_m, res.localization.crlb_y_m))
-        else:
-            row["same_emitter"] = False
-            row["error_nm"] = math.nan
-        rows.append(row)
-    err = np.array([r["error_nm"] for r in rows], dtype=np.float64)
-    fin = err[np.isfinite(err)]
+        gone = not truth.emitter_alive(target_uid)
+        cpu = time.process_time()
+        out = ctl.cycle()
+        compute = time.process_time() - cpu
+        correct, new_uid, err = _grade(truth, target_uid, out, ctl)
+        rows.append(
+            {
+                "target_id": f"E-{target_uid}",
+                "same_emitter": correct,
+                "error_nm": err,
+                "sim_time_to_photons_s": ins.clock.now_s() - t_on,
+                "compute_s": compute,
+                "outcome": out.outcome,
+                "target_gone": gone,
+                "reason": out.reason,
+            }
+        )
+        target_uid = new_uid  # after a wrong outcome, grade later cycles on what it tracks
+    errs = np.array([r["error_nm"] for r in rows], dtype=np.float64)
+    fin = errs[np.isfinite(errs)]
+    t_ph = np.array([r["sim_time_to_photons_s"] for r in rows], dtype=np.float64)
     return {
         "cycles": rows,
         "summary": {
             "success_rate": float(np.mean([r["same_emitter"] for r in rows])) if rows else 0.0,
             "median_error_nm": float(np.median(fin)) if fin.size else math.nan,
             "p95_error_nm": float(np.percentile(fin, 95)) if fin.size else math.nan,
-            "crlb_nm": 1e9 * float(np.median(crlb)) if crlb else math.nan,
-            "median_sim_time_to_photons_s": float(
-                np.median([r["sim_time_to_photons_s"] for r in rows])
-            )
+            "crlb_nm": 1e9 * float(np.median(ctl.crlb_m)) if ctl.crlb_m else math.nan,
+            "median_sim_time_to_photons_s": float(np.median(t_ph)) if rows else math.nan,
+            "p95_sim_time_to_photons_s": float(np.percentile(t_ph, 95)) if rows else math.nan,
+            "median_compute_s": float(np.median([r["compute_s"] for r in rows]))
             if rows
             else math.nan,
+            "n_target_gone": sum(r["target_gone"] for r in rows),
+            "n_switched": sum(r["outcome"] == "switched" for r in rows),
+            "n_failed": sum(r["outcome"] == "failed" for r in rows),
         },
     }
 
@@ -209,7 +215,8 @@ def demo_powercycle(
         float | None, typer.Option("--max-rotation-deg", help="3σ homing rotation (degrees).")
     ] = None,
     turnover: Annotated[
-        float, typer.Option("--turnover", help="Emitter turnover per cycle (only 0 so far).")
+        float,
+        typer.Option("--turnover", help="Fraction of emitters bleaching/appearing per cycle."),
     ] = 0.0,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
@@ -217,17 +224,19 @@ def demo_powercycle(
     with cli_errors():
         if cycles < 1:
             raise ParameterError("cycles", cycles, "must be >= 1")
-        if turnover != 0.0:
-            raise ParameterError("turnover", turnover, "needs a twin turnover hook: only 0 now")
         out = run_powercycles(
-            cycles, seed, max_shift_um=max_shift_um, max_rotation_deg=max_rotation_deg
+            cycles,
+            seed,
+            max_shift_um=max_shift_um,
+            max_rotation_deg=max_rotation_deg,
+            turnover=turnover,
         )
         if json_out:
             print_json(out)
         else:
             for i, r in enumerate(out["cycles"]):
                 typer.echo(
-                    f"cycle {i}: {r['target_id']} same={r['same_emitter']} "
+                    f"cycle {i}: {r['target_id']} {r['outcome']} correct={r['same_emitter']} "
                     f"error={r['error_nm']:.1f} nm t={r['sim_time_to_photons_s']:.1f} s "
                     f"compute={r['compute_s']:.2f} s"
                 )

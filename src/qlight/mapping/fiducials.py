@@ -34,7 +34,14 @@ from qlight.instruments.protocols import ScanImage, Scanner
 from qlight.mapping.similarity import Similarity2D, SimilarityFit, fit_similarity
 from qlight.physics.marks import MarkLayout, decode_mark_bits, encode_mark_bits
 
-__all__ = ["MarkObservation", "find_marks", "focus_surface", "mark_scan_window"]
+__all__ = [
+    "MarkObservation",
+    "find_marks",
+    "focus_surface",
+    "locate_marks",
+    "mark_scan_window",
+    "search_surface",
+]
 
 F64 = NDArray[np.float64]
 
@@ -270,3 +277,109 @@ def focus_surface(
         if den < 0:
             return float(zs[k] + 0.5 * (lm - lp) / den * (zs[1] - zs[0]))
     return float(zs[k])
+
+
+def _sweep(
+    scanner: Scanner, x_m: float, y_m: float, zs: F64, width_m: float, dwell_s: float
+) -> F64:
+    return np.array(
+        [
+            float(np.mean(scanner.raster_scan(x_m, y_m, width_m, width_m, width_m / 4, dwell_s,
+                                              z_m=float(z)).reflection))
+            for z in zs
+        ]
+    )  # fmt: skip
+
+
+def search_surface(
+    scanner: Scanner,
+    x_m: float,
+    y_m: float,
+    z_center_m: float,
+    z_range_m: tuple[float, float],
+    *,
+    span_m: float = 44e-6,
+    n_steps: int = 45,
+    min_snr: float = 30.0,
+    width_m: float = 2e-6,
+    dwell_s: float = 1e-4,
+) -> float | None:
+    """Find the surface by coarse reflection sweeps moving outward from ``z_center_m``.
+
+    A single coarse sweep misses the surface when the focus offset after a power cycle
+    exceeds its half span (unreferenced homing: up to ±20 µm per cycle about the mount, so
+    up to 40 µm between two cycles). Sweeps of ``span_m`` are taken at ``z_center_m``,
+    then alternately above and below (a second and further search ring), clipped to
+    ``z_range_m``, until the maximum of all samples so far is (a) significant — at least
+    ``min_snr`` robust standard deviations (1.4826 × MAD, Hampel 1974) above the median of
+    the samples, the reflection peak of a surface being ~10⁴ times the off-focus noise —
+    and (b) bracketed by samples on both sides. Then :func:`focus_surface` refines it with a
+    3 µm fine sweep. Returns ``None`` when the whole range holds no significant peak.
+    """
+    check_positive("span_m", span_m)
+    lo, hi = float(z_range_m[0]), float(z_range_m[1])
+    if not lo < hi:
+        raise ParameterError("z_range_m", z_range_m, "must be (low, high) with low < high")
+    if n_steps < 3:
+        raise ParameterError("n_steps", n_steps, "must be >= 3")
+    step = span_m / (n_steps - 1)
+    zs_all: list[float] = []
+    sig_all: list[float] = []
+    pitch = span_m + step
+    n_ring = math.ceil((hi - lo) / pitch) + 1
+    for m in [0] + [s * r for r in range(1, n_ring + 1) for s in (1, -1)]:
+        a = max(lo, z_center_m + m * pitch - span_m / 2)
+        b = min(hi, z_center_m + m * pitch + span_m / 2)
+        if b - a < 2 * step:
+            continue  # this window lies beyond the travel
+        zs = np.linspace(a, b, max(3, round((b - a) / step) + 1))
+        zs_all.extend(zs.tolist())
+        sig_all.extend(_sweep(scanner, x_m, y_m, zs, width_m, dwell_s).tolist())
+        order = np.argsort(zs_all)
+        z_sorted = np.asarray(zs_all)[order]
+        s_sorted = np.asarray(sig_all)[order]
+        med = float(np.median(s_sorted))
+        noise = 1.4826 * float(np.median(np.abs(s_sorted - med))) + 1e-12
+        j = int(np.argmax(s_sorted))
+        bracketed = (
+            0 < j < s_sorted.size - 1
+            or (j == 0 and z_sorted[0] <= lo + step)
+            or (j == s_sorted.size - 1 and z_sorted[-1] >= hi - step)
+        )
+        if s_sorted[j] - med >= min_snr * noise and bracketed:
+            zc = min(max(float(z_sorted[j]), lo + 1.5e-6), hi - 1.5e-6)
+            return focus_surface(scanner, x_m, y_m, zc, span_m=3e-6, n_steps=31)
+    return None
+
+
+def locate_marks(
+    scanner: Scanner,
+    prior: Similarity2D,
+    layout: MarkLayout,
+    size_x_m: float,
+    size_y_m: float,
+    z_m: float,
+    *,
+    step_m: float = 0.15e-6,
+    dwell_s: float = 5e-5,
+    ring: bool = True,
+) -> list[MarkObservation]:
+    """Scan for marks around the prior image of the chip centre; widen the search if needed.
+
+    First a square of twice :func:`mark_scan_window`'s width (which always holds a whole
+    mark) centred on the prior; when no mark decodes there (dust, a defective mark, a
+    prior off by more than expected), the eight neighbouring squares of the same size —
+    a second search ring, 3× the reach — are scanned one after another until marks decode.
+    Returns the decoded marks of the first scan that has any (empty if none).
+    """
+    x, y, w = mark_scan_window(prior, layout)
+    offsets = [(0, 0)]
+    if ring:
+        offsets += [(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1) if (i, j) != (0, 0)]
+    for i, j in offsets:
+        img = scanner.raster_scan(x + 2 * w * i, y + 2 * w * j, 2 * w, 2 * w, step_m, dwell_s,
+                                  z_m=z_m)  # fmt: skip
+        marks = find_marks(img, layout, size_x_m, size_y_m)
+        if marks:
+            return marks
+    return []

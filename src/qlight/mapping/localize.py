@@ -251,6 +251,11 @@ def crlb_mortensen_ml_m2(
         return sa2 / n
     # ∫₀¹ ln t/(1 + t/τ) dt = τ·Li₂(−1/τ) (∫₀¹ ln t/(t + c) dt = Li₂(−1/c)), and
     # Li₂(z) = spence(1 − z) in scipy's convention
+    if tau > 1e3:
+        # background-dominated: 1 + τ·Li₂(−1/τ) cancels to ~1/(4τ) in floating point; use
+        # the series Li₂(z) = Σ zᵏ/k², i.e. 1/(4τ) − 1/(9τ²) + 1/(16τ³) (error < 1e-9)
+        rest = 1.0 / (4.0 * tau) - 1.0 / (9.0 * tau**2) + 1.0 / (16.0 * tau**3)
+        return sa2 / n / rest
     val = tau * float(special.spence(1.0 + 1.0 / tau))
     return sa2 / n / (1.0 + val)
 

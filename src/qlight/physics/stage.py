@@ -151,6 +151,10 @@ class StageConfig:
         Maximum extra focus offset when re-seated (uniform in ±10 µm; *estimate*).
     referenced_homing : bool
         Whether the stage homes against reference switches.
+    emitter_turnover : float
+        Per power cycle, the probability that a live emitter bleaches for good, replaced by
+        as many newly activated defects (:mod:`qlight.physics.turnover`; 0 by default,
+        ``0 <= F < 1``; *estimate*). Applied by the twin's power cycle.
     """
 
     repeatability_m: float = 3e-9
@@ -177,8 +181,11 @@ class StageConfig:
     reseat_rotation_max_rad: float = math.radians(2.0)
     reseat_z_max_m: float = 10e-6
     referenced_homing: bool = True
+    emitter_turnover: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.emitter_turnover < 1.0:
+            raise ParameterError("emitter_turnover", self.emitter_turnover, "must be in [0, 1)")
         for name in ("repeatability_m", "z_repeatability_m", "settle_time_s"):
             check_nonnegative(name, getattr(self, name))
         for name in ("velocity_m_per_s", "z_velocity_m_per_s", "eq_drift_corr_time_s"):

@@ -193,6 +193,28 @@ class TwinTruth:
         """Per emitter: whether it has bleached."""
         return np.array([s.bleached for s in self._world.emitter_states], dtype=np.bool_)
 
+    def emitter_uids(self) -> NDArray[np.int64]:
+        """Per array slot, the identity of the physical emitter in it (a copy).
+
+        With turnover (:mod:`qlight.physics.turnover`) a power cycle may put a newly
+        activated emitter into the slot of a permanently bleached one: the slot keeps its
+        index, the uid changes. Without turnover ``uid == index``.
+        """
+        return self._world.emitter_uid.copy()
+
+    def emitter_alive(self, uid: int) -> bool:
+        """Whether the physical emitter ``uid`` still exists and has not bleached."""
+        w = self._world
+        slots = np.flatnonzero(w.emitter_uid == uid)
+        return bool(slots.size) and not w.emitter_states[int(slots[0])].bleached
+
+    def turnovers(
+        self,
+    ) -> tuple[tuple[int, NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]], ...]:
+        """Per power cycle with turnover: ``(cycle number (1-based), slots, gone uids, new
+        uids)``."""
+        return tuple(self._world.turnover_log)
+
     def cluster_members(self, index: int) -> tuple[int, ...]:
         """Indices of the emitters in the same cluster as ``index`` (itself if isolated)."""
         c = self._world.chip.emitters[index].cluster

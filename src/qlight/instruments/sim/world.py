@@ -41,6 +41,7 @@ from qlight.physics.optics import (
 from qlight.physics.reflection import ReflectionChannel
 from qlight.physics.stage import PowerCycleResult, StageModel
 from qlight.physics.thermal import ThermalModel
+from qlight.physics.turnover import draw_turnover
 
 __all__ = ["FocusEmitters", "LaserState", "TwinWorld", "WorldRngs"]
 
@@ -182,6 +183,14 @@ class TwinWorld:
         )
         self.extra_spots: tuple[BackgroundSpot, ...] = ()
         self.power_cycles: list[PowerCycleResult] = []
+        #: Identity of the physical emitter in each array slot (a slot is reused when
+        #: turnover replaces a permanently bleached emitter by a new one).
+        self.emitter_uid: NDArray[np.int64] = np.arange(len(chip.emitters), dtype=np.int64)
+        #: Per power cycle with turnover: ``(cycle number, slots, gone uids, new uids)``.
+        self.turnover_log: list[
+            tuple[int, NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]
+        ] = []
+        self._next_uid = len(chip.emitters)
         self.power_on_s = clock.now_s()
         self.stage_target_m: tuple[float, float, float] = stage.position_m
         # stray light on the detectors (fault injection, :mod:`qlight.instruments.sim.faults`)
@@ -356,7 +365,33 @@ class TwinWorld:
         result = self.stage.power_cycle(self.rngs.power, reseated=reseated, chip=self.chip)
         self.extra_spots = (*self.extra_spots, *result.new_spots)
         self.power_cycles.append(result)
+        if self.stage.config.emitter_turnover > 0.0:
+            self._turnover(self.stage.config.emitter_turnover)
         self.power_on_s = self.clock.now_s()
         self.stage_target_m = self.stage.position_m
         self.laser.on = False
         return result
+
+    def _turnover(self, fraction: float) -> None:
+        """Permanent bleaching plus newly activated emitters (:mod:`qlight.physics.turnover`).
+
+        Draws from a child of the power stream spawned after the stage's draws, so a twin
+        without turnover is unchanged. Replaced slots get fresh runtime states and uids.
+        """
+        alive = np.array([not s.bleached for s in self.emitter_states], dtype=np.bool_)
+        (rng,) = self.rngs.power.spawn(1)
+        out = draw_turnover(self.chip, alive, fraction, rng)
+        if out.slots.size == 0:
+            return
+        self.chip = out.chip
+        for key in ("eta", "psf_sigmas"):  # cached per chip
+            self.__dict__.pop(key, None)
+        states = list(self.emitter_states)
+        for slot in out.slots.tolist():
+            states[slot] = EmitterState(remaining_budget=self.chip.emitters[slot].photon_budget)
+        self.emitter_states = tuple(states)
+        gone = self.emitter_uid[out.slots].copy()
+        new = np.arange(self._next_uid, self._next_uid + out.slots.size, dtype=np.int64)
+        self._next_uid += int(out.slots.size)
+        self.emitter_uid[out.slots] = new
+        self.turnover_log.append((len(self.power_cycles), out.slots, gone, new))
