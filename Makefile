@@ -22,8 +22,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# The device service on the twin (first boot maps the chip, then EMITTING); Ctrl+C stops it.
+# Emission is wall-paced so a demo does not spin a core; `qlight demo --out out` is the
+# one-shot scan → HBT → g2 demonstration.
+DATA ?= qlight-data
 run: $(STAMP)
-	$(BIN)/qlight demo --out $(OUT)
+	QLIGHT_SUPERVISOR__WALL_PACED=true $(BIN)/qlight run --data-dir $(DATA)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
