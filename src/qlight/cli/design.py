@@ -5,9 +5,8 @@ Commands:
 * ``planar`` — exact dipole emission in a planar multilayer given as a SPEC string
   (``air/GaN:150@75/SiO2:300/Au``): collection into an NA, radiation to top and bottom,
   guided power, Purcell factor; ``--plot`` draws the angular pattern in the top medium;
-* ``sil`` — collection through an ideal hemispherical or Weierstrass solid immersion lens.
-
-The axisymmetric solver and ``bullseye``/``layout`` are later parts of issue 10.
+* ``sil`` — collection through an ideal hemispherical or Weierstrass solid immersion lens;
+* ``bullseye``, ``layout`` — bullseye design and GDSII layout (:mod:`.design_bullseye`).
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from qlight.cli._output import cli_errors, fail, print_json
+from qlight.cli.design_bullseye import bullseye, layout
 from qlight.photonics.layers import Stack, parse_stack
 from qlight.photonics.modes import guided_modes
 from qlight.photonics.planar import angular_pattern, planar_emission
@@ -31,9 +31,11 @@ __all__ = ["design_app"]
 
 design_app = typer.Typer(
     name="design",
-    help="Photon extraction: dipole emission in layer stacks, solid immersion lenses.",
+    help="Photon extraction: layer stacks, solid immersion lenses, bullseye design and layout.",
     no_args_is_help=True,
 )
+design_app.command("bullseye")(bullseye)
+design_app.command("layout")(layout)
 
 _DIPOLES = ("h", "v", "iso")
 

@@ -7,7 +7,11 @@ Layer 2 (imports numpy/scipy only). See docs/photonics.md.
 * :mod:`~qlight.photonics.planar` — exact Purcell factor, radiation, collection, pattern;
 * :mod:`~qlight.photonics.modes` — guided modes and the power coupled into each;
 * :mod:`~qlight.photonics.sil` — hemispherical and Weierstrass solid immersion lenses;
-* :mod:`~qlight.photonics.collection` — tables that feed the twin's collection efficiency.
+* :mod:`~qlight.photonics.collection` — tables that feed the twin's collection efficiency;
+* :mod:`~qlight.photonics.fdfd`, :mod:`~qlight.photonics.structures` — axisymmetric FDFD;
+* :mod:`~qlight.photonics.design` — bullseye optimisation (docs/photonics-design.md);
+* :mod:`~qlight.photonics.design_table` — designs over wavelength, the twin's tables;
+* :mod:`~qlight.photonics.layout` — GDSII fabrication layout (gdstk).
 """
 
 from qlight.photonics._stackoptics import NotConvergedError

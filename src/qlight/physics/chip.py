@@ -293,12 +293,13 @@ def generate_chip(config: ChipConfig, seed: int) -> Chip:
     props = _draw_properties(c, r_prop, ax.size)
     budgets = props.photon_budget
     factor = np.where(at_site, c.structure_factor(props.zpl_nm), 1.0)
+    purcell = np.where(at_site, c.structure_purcell(props.zpl_nm), 1.0)
     emitters = []
     for i in range(ax.size):
         blink = props.blinking[i]
         pp = EmitterPhotophysics(
             k12_per_ns_per_w=float(props.k12[i]),
-            k21_per_ns=float(props.k21[i]),
+            k21_per_ns=float(props.k21[i] * purcell[i]),
             k23_per_ns=float(props.k23[i]),
             k31_per_ns=float(props.k31[i]),
             qe=c.quantum_efficiency,

