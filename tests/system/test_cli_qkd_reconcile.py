@@ -49,6 +49,8 @@ def test_reconcile_json(method: str, tmp_path: Path) -> None:
     assert out["frame_error_rate"] == 0.0
     assert out["channel_uses"] > 0
     assert out["throughput_mbit_s"] > 0
+    assert out["one_thread"] is True  # Cascade in-process: both parties in one thread
+    assert out["cascade_session"] is True  # the frames of one run share the permutations
     # Brassard-Salvail: 1.10-1.25 above Shannon; optimised: <= 1.08 (see unit tests)
     assert (1.10 <= out["efficiency"] <= 1.25) if method == "cascade" else out["efficiency"] <= 1.1
     again = _json(
@@ -72,6 +74,7 @@ def test_reconcile_json(method: str, tmp_path: Path) -> None:
 def test_reconcile_over_tcp_and_table(tmp_path: Path) -> None:
     out = _json(["--qber", "0.02", "--bits", "10000", "--transport", "tcp"], tmp_path)
     assert out["transport"] == "tcp"
+    assert out["one_thread"] is False  # TCP: two threads
     assert out["residual_bit_errors"] == 0
     proc = _run(["--qber", "0.02", "--bits", "5000"], tmp_path)
     assert proc.returncode == 0

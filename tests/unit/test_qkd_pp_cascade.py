@@ -148,10 +148,10 @@ def test_leak_equals_parity_bits_actually_sent() -> None:
     res = reconcile(CascadeReconciler("optimized"), a, b, 0.04, (ca, cb), rng)
     # the setup and the transcript tag carry a 16-byte tag; the frames between them travel
     # untagged under the transcript MAC (channel.begin_transcript)
-    msgs = [decode(f if f[:4] == b"QLM1" else f[16:]) for f in sent]
+    msgs = [decode(f if f[:4] == b"QLM2" else f[16:]) for f in sent]
     assert msgs[0].kind == "cascade/setup"
     assert msgs[-1].kind == "auth/transcript"
-    assert all(f[:4] == b"QLM1" for f in sent[1:-1])
+    assert all(f[:4] == b"QLM2" for f in sent[1:-1])
     parity_bits = sum(
         m.array("parities").size for m in msgs if m.kind.endswith(("parities", "answer"))
     )

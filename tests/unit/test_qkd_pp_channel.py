@@ -63,7 +63,7 @@ def test_poly_hash_matches_naive(data: bytes) -> None:
 
 def test_malformed_frame_aborts() -> None:
     with pytest.raises(ProtocolAbort, match="malformed"):
-        decode(b"QLM1\x00\x00\x00\x05{bad}")
+        decode(b"QLM2\x05\x00\x00\x00\x00\x00\x00\x00\x00\x00{bad}")
 
 
 @pytest.mark.parametrize("transport", ["inprocess", "tcp"])

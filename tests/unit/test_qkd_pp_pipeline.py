@@ -154,3 +154,31 @@ def test_full_store_stores_nothing() -> None:
     with pytest.raises(ParameterError, match="no room"):
         store_final_key(res, alice, bob, 256)
     assert alice.count() == bob.count() == 0
+
+
+def test_privacy_amplification_uses_the_modified_toeplitz_family(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import qlight.qkd.postprocess.pipeline as pl
+    from qlight.qkd.postprocess.toeplitz import toeplitz_hash
+
+    calls: list[tuple[np.ndarray, np.ndarray, int, np.ndarray]] = []
+    real = pl.modified_toeplitz_hash
+
+    def spy(key: np.ndarray, seed: np.ndarray, n_out: int) -> np.ndarray:
+        out = real(key, seed, n_out)
+        calls.append((key.copy(), seed.copy(), n_out, out))
+        return out
+
+    monkeypatch.setattr(pl, "modified_toeplitz_hash", spy)
+    res = run_pipeline(_record(), p_multi=_SRC.p_multi, rng=np.random.default_rng(6))
+    assert len(calls) == 2  # Alice and Bob, on the same key with the same public seed
+    (ka, sa, ma, ya), (kb, sb, mb, yb) = calls
+    assert np.array_equal(ka, kb)
+    assert np.array_equal(sa, sb)
+    assert ma == mb == res.final_key.size
+    assert sa.size == ka.size - 1  # (I | T): n - 1 seed bits instead of n + m - 1
+    # y = x[:m] xor T x[m:], T the m x (n - m) Toeplitz matrix of the seed (definition).
+    assert np.array_equal(ya, ka[:ma] ^ toeplitz_hash(ka[ma:], sa, ma))
+    assert np.array_equal(ya, res.final_key)
+    assert np.array_equal(yb, res.final_key)

@@ -6,12 +6,18 @@ of ``--frame-bits``; each frame is reconciled by Alice and Bob over a fresh auth
 channel (in-process or loopback TCP), then checked by Toeplitz-hash verification. Reports
 efficiency f = leak / (n h(Q)) (Martinez-Mateo et al., QIC 15, 453 (2015), Eq. (1)), the
 frame error rate before verification, bit errors left in frames that passed verification,
-channel uses and throughput. A frame that fails verification is discarded — never emitted.
+channel uses and throughput. Cascade over the in-process transport runs both parties in one
+thread (``reconcile(..., inline=True)``), so ``throughput_mbit_s`` is sifted bits per second
+of one core (``one_thread`` in the JSON says which). The frames of one run form a Cascade
+session (``CascadeReconciler(session_seed=…)``, the seed drawn from ``--seed``'s generator):
+the public pass permutations are computed once and reused. A frame that fails verification is
+discarded — never emitted.
 Registered in :mod:`qlight.cli.qkd`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Annotated, Any
 
@@ -83,10 +89,15 @@ def run_reconcile(
     if qber > rec.max_qber:
         raise ParameterError("--qber", qber, f"must be <= {rec.max_qber:g} for method {method}")
     rng = np.random.default_rng(seed)
+    if isinstance(rec, CascadeReconciler):  # one run = one session: permutations computed once
+        rec = dataclasses.replace(rec, session_seed=int(rng.integers(0, 1 << 62)))
     frame = min(frame_bits, bits)
     sizes = [frame] * (bits // frame)
     if bits % frame >= 64:
         sizes.append(bits % frame)
+    # Cascade over the in-process transport runs both parties in this one thread
+    # (``inline=True``): the same messages, and ``throughput_mbit_s`` is a one-core figure.
+    inline = isinstance(rec, CascadeReconciler) and transport == "inprocess"
     if isinstance(rec, CascadeReconciler):  # LDPC frames have a minimum length of their own
         _warm_up(rec, qber, transport)
     leaked = uses = ver_leak = errors_before = frame_err = failed = residual = 0
@@ -100,7 +111,7 @@ def run_reconcile(
             errors_before += int(np.count_nonzero(alice != bob))
             channels = channel_pair(transport)
             try:
-                res = reconcile(rec, alice, bob, qber, channels, rng)
+                res = reconcile(rec, alice, bob, qber, channels, rng, inline=inline)
                 ver = verify(res.alice_key, res.bob_key, channels, eps_cor=eps_cor, rng=rng)
             finally:
                 for c in channels:
@@ -128,6 +139,8 @@ def run_reconcile(
         "frames": frames,
         "frame_bits": frame,
         "transport": transport,
+        "one_thread": inline,
+        "cascade_session": isinstance(rec, CascadeReconciler),
         "leaked_bits": leaked,
         "efficiency": leaked / (n_total * binary_entropy(qber)),
         "efficiency_actual_qber": leaked / (n_total * binary_entropy(q_actual))

@@ -184,8 +184,11 @@ def _block_parities(
     n = perm.size
     nb = (n + k - 1) // k
     out = np.zeros(nb, dtype=np.uint8)
-    for p in range(n):
-        out[p // k] ^= key[perm[p]]
+    for b in range(nb):
+        acc = np.uint8(0)
+        for p in range(b * k, min(b * k + k, n)):
+            acc ^= key[perm[p]]
+        out[b] = acc
     return out
 
 
@@ -415,3 +418,40 @@ def _init_ranges(
         b = slots[i] // k2
         lo[i], hi[i] = _node_range(slots[i] - b * k2, b * k, min(b * k + k, n))
     return lo, hi
+
+
+@njit(**JIT)  # type: ignore[untyped-decorator]
+def _open_slots(
+    st: NDArray[np.int8],
+    slot: NDArray[np.int64],
+    lo: NDArray[np.int64],
+    hi: NDArray[np.int64],
+    k2: int,
+    reuse: bool,
+) -> tuple[NDArray[np.int64], NDArray[np.int32]]:  # pragma: no cover - numba
+    """:func:`_active` plus the ``int32`` slots of the open searches (Bob's next query)."""
+    act = _active(st, slot, lo, hi, k2, reuse)
+    sl = np.empty(act.size, dtype=np.int32)
+    for t in range(act.size):
+        sl[t] = np.int32(slot[act[t]])
+    return act, sl
+
+
+@njit(**JIT)  # type: ignore[untyped-decorator]
+def _step_and_open(
+    key: NDArray[np.uint8],
+    perm: NDArray[np.int32],
+    st: NDArray[np.int8],
+    slot: NDArray[np.int64],
+    lo: NDArray[np.int64],
+    hi: NDArray[np.int64],
+    act: NDArray[np.int64],
+    alice_left: NDArray[np.uint8],
+    k2: int,
+    reuse: bool,
+) -> tuple[NDArray[np.int64], NDArray[np.int32]]:  # pragma: no cover - numba
+    """One round of Bob's searches in one call: :func:`_search_step` with Alice's answer,
+    then :func:`_open_slots` for the next query."""
+    _search_step(key, perm, st, slot, lo, hi, act, alice_left, k2, reuse)
+    nxt, sl = _open_slots(st, slot, lo, hi, k2, reuse)
+    return nxt, sl

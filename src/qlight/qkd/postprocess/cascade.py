@@ -20,8 +20,9 @@ public); for each pass Bob asks ``cascade/next`` and Alice sends the parities of
 Bob's binary searches run in parallel over all odd blocks of one pass — per round one
 ``cascade/query`` (ranges) and one ``cascade/answer`` (Alice's parities). Bob's requests
 disclose which blocks hold an odd number of errors, which is independent of Alice's key and
-so is not counted (standard accounting, Brassard–Salvail Sec. 3). The permutations are
-Fisher–Yates shuffles from a public seed. The numba kernels are in ``_cascade_kernels``.
+so is not counted (standard accounting, Brassard–Salvail Sec. 3). The permutations come from
+a public seed (``_cascade_perms``: fresh per frame, or fixed per session and cached). The
+numba kernels are in ``_cascade_kernels``.
 """
 
 from __future__ import annotations
@@ -35,18 +36,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 from qlight.qkd.postprocess._cascade_kernels import (
-    _active,
     _ancestors,
     _apply_flips,
+    _block_parities,
     _chain_candidates,
-    _half_split,
     _init_ranges,
     _inverse,
-    _permutation,
+    _open_slots,
     _prefix_xor,
-    _search_step,
     _slot_parities,
+    _step_and_open,
 )
+from qlight.qkd.postprocess._cascade_perms import PermutationCache, pass_permutation
 from qlight.qkd.postprocess.channel import AuthenticatedChannel
 from qlight.qkd.postprocess.errors import ProtocolAbort
 from qlight.qkd.postprocess.messages import Message, bits_message, public_message
@@ -80,22 +81,10 @@ def _answer(msg: Message, px: dict[int, NDArray[np.uint8]], sizes: list[int], n:
         raise ProtocolAbort("alice: malformed parity query")
     k = sizes[p]
     k2 = 2 * (1 << max(k - 1, 0).bit_length())
-    out, ok = _slot_parities(px[p], slots.astype(np.int64), k, k2, n)
+    out, ok = _slot_parities(px[p], slots, k, k2, n)  # int32 or int64 slots
     if not ok:
         raise ProtocolAbort("alice: parity query out of range")
-    return bits_message("cascade/answer", {}, parities=out)
-
-
-def _seed_of(seed: int, p: int) -> int:
-    return (seed * 0x9E3779B1 + p * 0x85EBCA77 + 1) % (1 << 63)
-
-
-def _pass_permutation(n: int, k: int, seed: int, p: int) -> NDArray[np.int32]:
-    """Public permutation of pass ``p``: uniform (Rao–Sandelius), or a random half split
-    where the blocks are halves of the key (``k >= n // 2``, see ``_half_split``)."""
-    s = _seed_of(seed, p)
-    out: NDArray[np.int32] = _half_split(n, k, s) if 2 * k >= n - 1 else _permutation(n, s)
-    return out
+    return Message("cascade/answer", {}, {}, {"parities": out}, int(out.size))  # 1 bit each
 
 
 @dataclass(frozen=True)
@@ -109,16 +98,38 @@ class CascadeReconciler:
     max_qber : float
         Highest QBER estimate accepted; above it both parties abort (Cascade's leakage grows
         past the key length near 0.25; 0.15 keeps h(Q) < 0.61).
+    session_seed : int, optional
+        ``None`` (default): Alice draws a fresh public permutation seed per frame. An
+        integer in [0, 2^62): a *session* — Alice announces this seed for every frame and
+        each party computes each pass permutation once and reuses it (one
+        :class:`~._cascade_perms.PermutationCache` per party; why this is safe: that
+        module's docstring). Use one reconciler object per session.
     """
 
     variant: Variant = "optimized"
     max_qber: float = 0.15
+    session_seed: int | None = None
     name: str = field(init=False, default="")
+    _caches: dict[str, PermutationCache] = field(
+        init=False, default_factory=dict, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if self.variant not in ("original", "optimized"):
             raise ProtocolAbort(f"unknown Cascade variant {self.variant!r}")
         object.__setattr__(self, "name", "cascade" if self.variant == "original" else "cascade-opt")
+        s = self.session_seed
+        if s is not None:
+            if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 1 << 62:
+                raise ProtocolAbort(f"session_seed {s!r} must be an integer in [0, 2^62)")
+            self._caches.update(alice=PermutationCache(), bob=PermutationCache())
+
+    def _perm(self, party: str, n: int, k: int, seed: int, p: int) -> NDArray[np.int32]:
+        """Pass permutation from this party's session cache (if any); read-only."""
+        cache = self._caches.get(party)
+        if cache is None:
+            return pass_permutation(n, k, seed, p)
+        return cache.permutation(n, k, seed, p)
 
     def _check_q(self, q: float) -> None:
         if not (math.isfinite(q) and 0.0 <= q <= self.max_qber):
@@ -162,6 +173,8 @@ class CascadeReconciler:
         if not 2 <= n < _MAX_N:
             raise ProtocolAbort(f"key of {n} bits: Cascade needs 2 <= n < 2^31")
         seed = int(rng.integers(0, 1 << 62))
+        if self.session_seed is not None:
+            seed = self.session_seed
         meta = {"n": n, "variant": self.variant, "qber": float(qber_estimate), "seed": seed}
         channel.send(public_message("cascade/setup", meta))
         channel.begin_transcript()
@@ -181,7 +194,7 @@ class CascadeReconciler:
                 p = int(msg.meta.get("pass", -1))
                 if not 0 <= p < len(sizes):
                     raise ProtocolAbort(f"alice: request for unknown pass {p}")
-                px[p] = _prefix_xor(key, _pass_permutation(n, sizes[p], seed, p))
+                px[p] = _prefix_xor(key, self._perm("alice", n, sizes[p], seed, p))
                 nb = -(-n // sizes[p])
                 bounds = np.minimum(np.arange(nb + 1, dtype=np.int64) * sizes[p], n)
                 par = px[p][bounds[1:]] ^ px[p][bounds[:-1]]
@@ -220,11 +233,13 @@ class CascadeReconciler:
         state = _BobState(key, reuse)
         for p, k in enumerate(sizes):
             channel.send(public_message("cascade/next", {"pass": p}))
-            perm = _pass_permutation(n, k, seed, p)  # while Alice computes the same
+            perm = self._perm("bob", n, k, seed, p)  # while Alice computes the same
+            cache = self._caches.get("bob")
+            inv = _inverse(perm) if cache is None else cache.inverse(perm, n, k, seed, p)
             alice_par = channel.recv("cascade/parities").array("parities")
             if int(alice_par.size) != -(-n // k):
                 raise ProtocolAbort(f"bob: {alice_par.size} block parities for pass {p}")
-            state.add_pass(perm, k, alice_par)
+            state.add_pass(perm, inv, k, alice_par)
             state.run(channel)
         channel.send(public_message("cascade/done"))
         channel.send_transcript_tag()
@@ -233,9 +248,9 @@ class CascadeReconciler:
 
 
 class _Pass:
-    def __init__(self, perm: NDArray[np.int32], k: int) -> None:
+    def __init__(self, perm: NDArray[np.int32], inv: NDArray[np.int32], k: int) -> None:
         self.perm = perm
-        self.inv = _inverse(perm)
+        self.inv = inv
         self.k = k
         self.k2 = 2 * (1 << max(k - 1, 0).bit_length())
         self.nb = -(-perm.size // k)
@@ -251,13 +266,17 @@ class _BobState:
         self.reuse = reuse
         self.passes: list[_Pass] = []
 
-    def add_pass(self, perm: NDArray[np.int32], k: int, alice_par: NDArray[np.uint8]) -> None:
-        ps = _Pass(perm, k)
+    def add_pass(
+        self,
+        perm: NDArray[np.int32],
+        inv: NDArray[np.int32],
+        k: int,
+        alice_par: NDArray[np.uint8],
+    ) -> None:
+        ps = _Pass(perm, inv, k)
         if alice_par.size != ps.nb:
             raise ProtocolAbort(f"bob: {alice_par.size} block parities, expected {ps.nb}")
-        px = _prefix_xor(self.key, perm)
-        bounds = np.minimum(np.arange(ps.nb + 1, dtype=np.int64) * k, perm.size)
-        err = alice_par ^ px[bounds[1:]] ^ px[bounds[:-1]]
+        err = alice_par ^ _block_parities(self.key, perm, k)
         roots = np.arange(ps.nb, dtype=np.int64) * ps.k2 + 1
         ps.st[roots] = err.astype(np.int8)
         ps.pending.append(roots[err == 1])
@@ -303,16 +322,15 @@ class _BobState:
         n = ps.perm.size
         slots = slots.copy()
         lo, hi = _init_ranges(slots, ps.k, ps.k2, n)
-        while True:
-            act = _active(ps.st, slots, lo, hi, ps.k2, self.reuse)
-            if act.size == 0:
-                break
-            sl = slots[act].astype(np.int32)
-            channel.send(public_message("cascade/query", {"pass": p}, slot=sl))
+        act, sl = _open_slots(ps.st, slots, lo, hi, ps.k2, self.reuse)
+        while act.size:
+            channel.send(Message("cascade/query", {"pass": p}, {"slot": sl}, {}, 0))
             a_par = channel.recv("cascade/answer").array("parities")
             if a_par.size != act.size:
                 raise ProtocolAbort("bob: answer size does not match the query")
-            _search_step(self.key, ps.perm, ps.st, slots, lo, hi, act, a_par, ps.k2, self.reuse)
+            act, sl = _step_and_open(
+                self.key, ps.perm, ps.st, slots, lo, hi, act, a_par, ps.k2, self.reuse
+            )
         return np.unique(ps.perm[lo]).astype(np.int64)
 
     def _flip(self, bits: NDArray[np.int64]) -> None:

@@ -79,7 +79,7 @@ class Transport(Protocol):
 
 
 class _QueueTransport:
-    def __init__(self, inbox: queue.Queue[bytes], outbox: queue.Queue[bytes]) -> None:
+    def __init__(self, inbox: queue.SimpleQueue[bytes], outbox: queue.SimpleQueue[bytes]) -> None:
         self._in = inbox
         self._out = outbox
 
@@ -98,8 +98,9 @@ class _QueueTransport:
 
 def inprocess_pair() -> tuple[Transport, Transport]:
     """Two connected in-process endpoints (one queue per direction)."""
-    a_to_b: queue.Queue[bytes] = queue.Queue()
-    b_to_a: queue.Queue[bytes] = queue.Queue()
+    # SimpleQueue (C, thread-safe): ≈ 0.2 µs per put/get instead of ≈ 2 µs for queue.Queue
+    a_to_b: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+    b_to_a: queue.SimpleQueue[bytes] = queue.SimpleQueue()
     return _QueueTransport(b_to_a, a_to_b), _QueueTransport(a_to_b, b_to_a)
 
 

@@ -33,7 +33,9 @@ AliceSteps = Generator[None, None, A]
 class _Pumped:
     """Bob's transport: an empty inbox resumes Alice instead of blocking."""
 
-    def __init__(self, inner: Transport, inbox: queue.Queue[bytes], pump: Callable[[], bool]):
+    def __init__(
+        self, inner: Transport, inbox: queue.SimpleQueue[bytes], pump: Callable[[], bool]
+    ) -> None:
         self.inner = inner
         self.inbox = inbox
         self.pump = pump
@@ -65,7 +67,7 @@ def run_inline(
     ca, cb = channels
     inbox_a = getattr(ca.transport, "_in", None)
     inbox_b = getattr(cb.transport, "_in", None)
-    if not isinstance(inbox_a, queue.Queue) or not isinstance(inbox_b, queue.Queue):
+    if not isinstance(inbox_a, queue.SimpleQueue) or not isinstance(inbox_b, queue.SimpleQueue):
         raise ProtocolAbort("inline runs need the in-process transport on both ends")
     done: list[A] = []
 

@@ -9,14 +9,18 @@ below compute it from the disclosed bits); the channel sums it per kind in its
 :class:`~qlight.qkd.postprocess.channel.Ledger`, so the leakage of a protocol is exactly
 what was sent.
 
-Wire format (:func:`encode` / :func:`decode`): ``b"QLM1"``, a 4-byte big-endian header
-length, a JSON header (kind, meta, leaked_bits, array descriptors), then the raw array bytes
-(little-endian). Arrays of dtype ``"bits"`` (0/1 values) travel packed, 8 per byte.
+Wire format (:func:`encode` / :func:`decode`), a binary header (big-endian) then the data:
+``b"QLM2"``; kind length (u8), leaked bits (u64), number of meta entries (u8); the kind
+(UTF-8); per meta entry its key (u8 length + UTF-8), a type byte and the value (``i`` int64,
+``f`` float64, ``b`` bool, ``s`` u32 length + UTF-8 text, ``n`` an integer beyond int64 as
+decimal text); the number of arrays (u8); per array its name (u8 length + UTF-8), a dtype
+code (u8) and its element count (u64); then the raw array bytes (little-endian). Arrays of
+dtype ``"bits"`` (0/1 values) travel packed, 8 per byte. (The first version, ``QLM1``, had
+a JSON header; parsing it cost ≈ 10 µs per message, a tenth of a Cascade round trip.)
 """
 
 from __future__ import annotations
 
-import json
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,7 +37,7 @@ __all__ = ["ABORT", "Message", "bits_message", "decode", "encode", "public_messa
 #: Kind of the message a party sends when it aborts; ``meta["reason"]`` says why.
 ABORT = "abort"
 
-_MAGIC = b"QLM1"
+_MAGIC = b"QLM2"
 _DTYPES: dict[str, np.dtype[Any]] = {
     "int64": np.dtype("<i8"),
     "int32": np.dtype("<i4"),
@@ -47,7 +51,7 @@ _BY_STR = {dt.str: k for k, dt in _DTYPES.items()}
 Meta = Mapping[str, int | float | str | bool]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Message:
     """One message of a two-party protocol.
 
@@ -71,6 +75,8 @@ class Message:
     leaked_bits: int = 0
 
     def __post_init__(self) -> None:
+        if type(self.leaked_bits) is int and self.leaked_bits >= 0:  # fast path
+            return
         if isinstance(self.leaked_bits, bool) or not isinstance(self.leaked_bits, int):
             raise ParameterError("leaked_bits", self.leaked_bits, "must be an integer")
         if self.leaked_bits < 0:
@@ -101,9 +107,67 @@ def bits_message(kind: str, meta: Meta | None = None, /, **bits: NDArray[np.uint
     return Message(kind, dict(meta or {}), {}, arrs, int(sum(a.size for a in arrs.values())))
 
 
+_CODES = {"int64": 0, "int32": 1, "uint64": 2, "uint8": 3, "float64": 4, "bits": 5}
+_NAMES = {v: k for k, v in _CODES.items()}
+_U8 = struct.Struct(">B")
+_HEAD = struct.Struct(">BQB")  # kind length, leaked bits, number of meta entries
+_ARR = struct.Struct(">BQ")  # dtype code, element count
+_SCALAR = {"i": struct.Struct(">q"), "f": struct.Struct(">d"), "b": struct.Struct(">?")}
+_I64 = 1 << 63
+
+
+_SHORT: dict[str, bytes] = {}
+
+
+def _short(text: str, what: str) -> bytes:
+    """``text`` as u8 length + UTF-8 (kinds, keys and names repeat: cached)."""
+    out = _SHORT.get(text)
+    if out is None:
+        out = _short_new(text, what)
+        if len(_SHORT) < 4096:
+            _SHORT[text] = out
+    return out
+
+
+def _short_new(text: str, what: str) -> bytes:
+    raw = text.encode()
+    if len(raw) > 255:
+        raise ParameterError(what, text[:40], "must be at most 255 bytes of UTF-8")
+    return _U8.pack(len(raw)) + raw
+
+
+def _meta_bytes(meta: Meta) -> list[bytes]:
+    out: list[bytes] = []
+    for key, value in meta.items():
+        out.append(_short(str(key), "meta key"))
+        if isinstance(value, bool):
+            out += [b"b", _SCALAR["b"].pack(value)]
+        elif isinstance(value, int) and -_I64 <= value < _I64:
+            out += [b"i", _SCALAR["i"].pack(value)]
+        elif isinstance(value, int):  # beyond int64: decimal text
+            raw = str(value).encode()
+            out += [b"n", struct.pack(">I", len(raw)), raw]
+        elif isinstance(value, float):
+            out += [b"f", _SCALAR["f"].pack(value)]
+        elif isinstance(value, str):
+            raw = value.encode()
+            out += [b"s", struct.pack(">I", len(raw)), raw]
+        else:
+            raise ParameterError(
+                f"meta[{key!r}]", type(value).__name__, "must be int/float/str/bool"
+            )
+    return out
+
+
 def encode(msg: Message) -> bytes:
     """Serialise ``msg`` to bytes (see the module docstring)."""
-    descr: list[list[Any]] = []
+    kind = _short(msg.kind, "kind")
+    parts: list[bytes] = [_MAGIC, _HEAD.pack(kind[0], msg.leaked_bits, len(msg.meta)), kind[1:]]
+    parts += _meta_bytes(msg.meta)
+    n_arrays = len(msg.arrays) + len(msg.bits)
+    if n_arrays > 255:
+        raise ParameterError("arrays", n_arrays, "must be at most 255")
+    parts.append(_U8.pack(n_arrays))
     chunks: list[bytes] = []
     for name, arr in msg.arrays.items():
         a = np.asarray(arr)
@@ -112,20 +176,15 @@ def encode(msg: Message) -> bytes:
             key = next((k for k, dt in _DTYPES.items() if a.dtype == dt), None)
         if key is None:
             raise ParameterError(f"arrays[{name!r}]", a.dtype, "dtype not serialisable")
-        data = np.ascontiguousarray(a.ravel(), dtype=_DTYPES[key]).tobytes()
-        descr.append([name, key, int(a.size)])
-        chunks.append(data)
+        parts += [_short(name, "array name"), _ARR.pack(_CODES[key], a.size)]
+        chunks.append(np.ascontiguousarray(a.ravel(), dtype=_DTYPES[key]).tobytes())
     for name, arr in msg.bits.items():
         b = np.ascontiguousarray(arr, dtype=np.uint8).ravel()
-        if b.size and int(b.max()) > 1:
+        if b.size and (max(b.tobytes()) if b.size <= 256 else int(b.max())) > 1:
             raise ParameterError(f"bits[{name!r}]", "values > 1", "must hold 0/1 only")
-        descr.append([name, "bits", int(b.size)])
+        parts += [_short(name, "array name"), _ARR.pack(_CODES["bits"], b.size)]
         chunks.append(np.packbits(b).tobytes())
-    header = json.dumps(
-        {"kind": msg.kind, "meta": dict(msg.meta), "leak": msg.leaked_bits, "arrays": descr},
-        separators=(",", ":"),
-    ).encode()
-    return b"".join([_MAGIC, struct.pack(">I", len(header)), header, *chunks])
+    return b"".join(parts + chunks)
 
 
 def decode(data: bytes) -> Message:
@@ -133,23 +192,52 @@ def decode(data: bytes) -> Message:
     try:
         if data[:4] != _MAGIC:
             raise ValueError("bad magic")
-        (hlen,) = struct.unpack(">I", data[4:8])
-        header = json.loads(data[8 : 8 + hlen])
-        pos = 8 + hlen
+        klen, leak, n_meta = _HEAD.unpack_from(data, 4)
+        pos = 4 + _HEAD.size
+        kind = data[pos : pos + klen].decode()
+        pos += klen
+        meta: dict[str, int | float | str | bool] = {}
+        for _ in range(n_meta):
+            (n,) = _U8.unpack_from(data, pos)
+            key = data[pos + 1 : pos + 1 + n].decode()
+            pos += 1 + n
+            t = data[pos : pos + 1].decode()
+            pos += 1
+            if t in _SCALAR:
+                (meta[key],) = _SCALAR[t].unpack_from(data, pos)
+                pos += _SCALAR[t].size
+            elif t in ("s", "n"):
+                (n,) = struct.unpack_from(">I", data, pos)
+                text = data[pos + 4 : pos + 4 + n].decode()
+                if len(text.encode()) != n:
+                    raise ValueError("truncated text")
+                meta[key] = text if t == "s" else int(text)
+                pos += 4 + n
+            else:
+                raise ValueError(f"meta type {t!r}")
+        (n_arrays,) = _U8.unpack_from(data, pos)
+        pos += 1
+        descr: list[tuple[str, str, int]] = []
+        for _ in range(n_arrays):
+            (n,) = _U8.unpack_from(data, pos)
+            name = data[pos + 1 : pos + 1 + n].decode()
+            code, size = _ARR.unpack_from(data, pos + 1 + n)
+            descr.append((name, _NAMES[code], int(size)))
+            pos += 1 + n + _ARR.size
         arrays: dict[str, NDArray[Any]] = {}
         bits: dict[str, NDArray[np.uint8]] = {}
-        for name, key, size in header["arrays"]:
+        for name, key, size in descr:
             if key == "bits":
-                nbytes = (int(size) + 7) // 8
+                nbytes = (size + 7) // 8
                 raw = np.frombuffer(data, np.uint8, nbytes, pos)
-                bits[str(name)] = np.unpackbits(raw, count=int(size))
+                bits[name] = np.unpackbits(raw, count=size)
             else:
                 dt = _DTYPES[key]
-                nbytes = int(size) * dt.itemsize
-                arrays[str(name)] = np.frombuffer(data, dt, int(size), pos).copy()
+                nbytes = size * dt.itemsize
+                arrays[name] = np.frombuffer(data, dt, size, pos).copy()
             pos += nbytes
         if pos != len(data):
             raise ValueError("trailing bytes")
-        return Message(str(header["kind"]), dict(header["meta"]), arrays, bits, int(header["leak"]))
-    except (ValueError, KeyError, TypeError, struct.error, json.JSONDecodeError) as exc:
+        return Message(kind, meta, arrays, bits, int(leak))
+    except (ValueError, KeyError, TypeError, struct.error, UnicodeDecodeError) as exc:
         raise ProtocolAbort(f"malformed message ({exc})") from None

@@ -6,7 +6,8 @@ under the same UUIDs, in Alice's and Bob's key stores (or written to a key file)
 
 Alice and Bob run in two threads and share nothing but the authenticated channel
 (:func:`~qlight.qkd.postprocess.channel.run_two_party`); every stage's bit counts go into
-a :class:`StageSummary`. Any failure — QBER too high, mismatched blocks, authentication
+a :class:`StageSummary`. Privacy amplification hashes with the modified Toeplitz family
+``(I | T)`` (:data:`PA_FAMILY`). Any failure — QBER too high, mismatched blocks, authentication
 failure, verification mismatch, no secret key left — raises
 :class:`~qlight.qkd.postprocess.errors.ProtocolAbort` with the reason; no key is returned
 or stored unless both parties finished and their final keys are identical.
@@ -34,7 +35,11 @@ from qlight.qkd.postprocess.messages import Message, public_message
 from qlight.qkd.postprocess.pa_length import SecretLength, secret_length
 from qlight.qkd.postprocess.reconcile import Reconciler, binary_entropy
 from qlight.qkd.postprocess.sifting import alice_view, bob_view, sift_alice, sift_bob
-from qlight.qkd.postprocess.toeplitz import random_seed_bits, seed_length, toeplitz_hash
+from qlight.qkd.postprocess.toeplitz import (
+    modified_seed_length,
+    modified_toeplitz_hash,
+    random_seed_bits,
+)
 from qlight.qkd.postprocess.verification import verify_alice, verify_bob
 
 __all__ = [
@@ -50,6 +55,11 @@ __all__ = [
 METHODS = ("cascade", "cascade-opt", "ldpc")
 #: Stages reported to the progress callback (one unit each).
 STAGES = ("sifting", "estimation", "reconciliation", "verification", "privacy amplification")
+#: Hash family of privacy amplification, announced in the ``pa/seed`` message: the modified
+#: Toeplitz matrix (I | T) of Hayashi & Tsurumaru, IEEE Trans. Inf. Theory 62, 2213 (2016),
+#: 2-universal like the plain Toeplitz family, with n − 1 seed bits and half-length FFTs
+#: (:func:`~qlight.qkd.postprocess.toeplitz.modified_toeplitz_hash`).
+PA_FAMILY = "modified-toeplitz"
 
 
 def make_reconciler(method: str) -> Reconciler:
@@ -185,11 +195,17 @@ def _alice(
     if sl.length_bits == 0:
         ch.send(public_message("pa/seed", {"n_out": 0, "n_in": int(rec.size)}))
         raise ProtocolAbort(f"no secret key: {sl.reason}")
-    seed = random_seed_bits(seed_length(sl.length_bits, int(rec.size)))
-    meta = {"n_out": sl.length_bits, "n_in": int(rec.size)}
+    if sl.length_bits >= rec.size:  # pragma: no cover - the finite-key length is < n
+        raise ProtocolAbort("finite-key length not below the reconciled key length")
+    seed = random_seed_bits(modified_seed_length(sl.length_bits, int(rec.size)))
+    meta: dict[str, int | float | str | bool] = {
+        "n_out": sl.length_bits,
+        "n_in": int(rec.size),
+        "family": PA_FAMILY,
+    }
     ch.send(Message("pa/seed", meta, bits={"seed": seed}, leaked_bits=0))  # public seed
     t0 = time.perf_counter()
-    final = toeplitz_hash(rec, seed, sl.length_bits)
+    final = modified_toeplitz_hash(rec, seed, sl.length_bits)
     c["pa_s"] = time.perf_counter() - t0
     advance(1.0)
     return final, c
@@ -220,7 +236,10 @@ def _bob(
         raise ProtocolAbort("mismatched block sizes before privacy amplification")
     if n_out == 0:
         raise ProtocolAbort("no secret key (Alice's finite-key length is 0)")
-    final = toeplitz_hash(rec, msg.array("seed"), n_out)
+    seed = msg.array("seed")
+    if msg.meta.get("family") != PA_FAMILY or not 1 <= n_out < n_in or seed.size != n_in - 1:
+        raise ProtocolAbort("malformed privacy-amplification seed")
+    final = modified_toeplitz_hash(rec, seed, n_out)
     return final, c
 
 
