@@ -162,6 +162,8 @@ def test_restart_returns_to_same_emitter_quickly(
     assert st.emitter_id == before
     assert st.power_on_to_emitting_s is not None
     assert st.power_on_to_emitting_s <= 30.0
+    since = dev.events(0, 10_000)[len(mapped["events"]) :]
+    assert any(e.reason == "return: returned" for e in since)
     assert not any(e.state_to is S.MAPPING for e in dev.events(0, 10_000)[len(mapped["events"]) :])
     dev.stop()
     with Registry.open(data / "registry.db") as reg:
@@ -196,8 +198,11 @@ def test_injected_faults_recover(
     assert inject(FaultKind.DETECTOR_SATURATION, "saturation cleared").emitter_id == first
     # the sample slips 4 µm: re-registration finds the same emitter again
     assert inject(FaultKind.STAGE_ERROR, "serving").emitter_id == first
+    mark = dev.events(0, 10_000)[-1].id
     st = inject(FaultKind.BLEACH, "next-best qualified emitter")
     assert st.emitter_id != first
+    # the shared return flow (qlight.mapping.autoreturn) logged the switch with its outcome
+    assert any(r.startswith("return: switched") for r in _reasons(dev, mark))
     assert dev.emitter(first).status == "bleached"
     assert dev.emitter(st.emitter_id).is_current
 

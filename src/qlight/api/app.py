@@ -27,6 +27,7 @@ from starlette.responses import Response
 
 from qlight import __version__
 from qlight.api.auth import token_matches
+from qlight.api.characterize_routes import make_characterize_router
 from qlight.api.dashboard import mount_dashboard
 from qlight.api.metrics import CONTENT_TYPE_LATEST, ApiMetrics, MetricsMiddleware
 from qlight.api.stream import StreamSettings, make_stream_router
@@ -255,6 +256,7 @@ def create_app(
     # Routers carry the full prefix themselves, so the metrics' route label is the full path.
     app.include_router(_read_router())
     app.include_router(_command_router())
+    app.include_router(make_characterize_router(API_PREFIX, _require_token, _AUTH_ERRORS))
     app.include_router(
         make_stream_router(
             service,

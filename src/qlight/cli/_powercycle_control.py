@@ -1,26 +1,26 @@
 """Control side of the power-cycle harness: what the device does, seeing only instruments.
 
-Nothing here reads the twin's truth (:mod:`qlight.cli.demo_powercycle` grades it). Steps:
+Nothing here reads the twin's truth (:mod:`qlight.cli.demo_powercycle` grades it). The
+return itself is :mod:`qlight.mapping.autoreturn`, the same control flow the device runs;
+this module keeps the harness's candidate list (the device keeps its registry):
 
-* **Surface**: :func:`~qlight.mapping.fiducials.search_surface` from the first-boot surface
-  z (homing errors are fresh draws about the mount, so the first boot is the best centre),
-  widening the search ring by ring until a significant, bracketed reflection peak is found.
-* **Registration**: :func:`~qlight.mapping.fiducials.locate_marks` (window around the
-  prior image of the chip centre, then a ring of 8 neighbouring windows) and
-  :func:`~qlight.mapping.registration.register` with the last *successful* transform as
-  prior (a failed cycle never becomes the next prior, nor does its surface z).
-* **Return and identity**: refocus at the predicted target position; the emitter found is
-  the target only if it lies within ``position_gate_m`` of the prediction and its ZPL
-  (0.5 s spectrum, fit repeatability ≈ 0.03 nm) agrees with the fingerprint within
-  ``zpl_gate_nm`` (when the fingerprint has no ZPL — no significant line at qualification —
-  the position gate alone decides). ZPLs spread uniformly over 110 nm, so a different
-  emitter inside the position gate passes the ZPL gate with probability ≈ 1 %.
-* **Target gone** (refocus fails or identity rejected): the next-best qualified candidate
-  (registry of first-boot detections, brightest first) is refocused, gated and qualified
-  by g2(0) (:func:`~qlight.mapping.qualify.qualify_here`); the first single one becomes the
-  new target and the reason is recorded. When every candidate is gone, a 15 µm and then a
-  30 µm PL scan around the old target refill the list (positions already tried are not
-  re-added; the spots just seen go before the older entries, which turnover empties).
+* **First boot**: surface search, marks registration, a 30 µm PL map at the chip centre,
+  detection + Poisson MLE; the brightest spots are refocused and qualified by g2(0) with a
+  proper interval (:func:`~qlight.mapping.autoreturn.sequential_g2`, up to 30 s: a
+  single emitter must show g2(0) + 3σ < 0.5 early or g2(0) + 2σ < 0.5 at the end, where
+  the old 15-coincidence quick check of a cycle had σ ≈ 0.15 and rejected real single
+  emitters) until ``n_qualified`` (8) are single. The brightest single one is the target;
+  the others are the qualified candidates (ZPL, focus depth, refined position); the spots
+  not qualified stay as unqualified candidates.
+* **Each cycle**: :func:`~qlight.mapping.autoreturn.auto_return` with the first-boot
+  surface as the search centre (homing errors are fresh draws about the mount), the last
+  *successful* transform as prior (a failed cycle chains nothing), and the candidate list
+  target first, then the qualified candidates, freshest first (last seen or qualified most
+  recently; turnover empties old entries), then the unqualified ones. A qualified candidate
+  needs only the short probe, a refocus and the identity check. When all fail, ``refill``
+  scans 8, then 16, then 30 µm of PL around the old target (0.1 µm pixels, 0.25 ms dwell)
+  until one finds new spots (positions already tried are not re-added); those are tried
+  with a sequential g2(0) qualification.
 """
 
 from __future__ import annotations
@@ -29,36 +29,34 @@ import math
 from dataclasses import dataclass, field
 
 from qlight.device.factory import Instruments
-from qlight.mapping.detect import detect_and_localize
-from qlight.mapping.fiducials import locate_marks, search_surface
-from qlight.mapping.qualify import fit_zpl_nm, qualify_here
-from qlight.mapping.refocus import RefocusResult, refocus
-from qlight.mapping.registration import (
-    ConstellationConfig,
-    Registration,
-    RegistrationFailed,
-    register,
+from qlight.mapping.autoreturn import (
+    LAYOUT,
+    Candidate,
+    ReturnConfig,
+    ReturnResult,
+    auto_return,
+    find_surface,
+    locate_frame,
+    sequential_g2,
 )
+from qlight.mapping.detect import detect_and_localize
+from qlight.mapping.qualify import fit_zpl_nm
+from qlight.mapping.refocus import RefocusResult, refocus
+from qlight.mapping.registration import ConstellationConfig, Registration, RegistrationFailed
 from qlight.mapping.similarity import Similarity2D
-from qlight.physics.marks import MarkLayout
 
 __all__ = ["Candidate", "CycleOutcome", "PowerCycleController"]
 
-_LAYOUT = MarkLayout()
+_LAYOUT = LAYOUT
 _POWER_W = 1e-3
 #: First-guess depth of a not yet refocused emitter below the surface (stage z).
 _DEPTH_GUESS_M = 0.3e-6
-
-
-@dataclass(slots=True)
-class Candidate:
-    """A mapped emitter: chip-frame position, stage depth below the surface, fingerprint."""
-
-    x_chip_m: float
-    y_chip_m: float
-    depth_m: float = _DEPTH_GUESS_M
-    photons: float = 0.0
-    zpl_nm: float = math.nan
+#: Refill scan widths around the old target when every candidate is gone, and their dwell
+#: (0.1 µm pixels; an emitter gives 1–4·10⁵ counts/s at its peak, so ≥ 25 counts per pixel).
+_REFILL_WIDTHS_M = (8e-6, 16e-6, 30e-6)
+_REFILL_DWELL_S = 0.25e-3
+#: Longest g2(0) acquisition of the first-boot qualification (sequential, stops when clear).
+_QUALIFY_MAX_S = 30.0
 
 
 @dataclass(slots=True)
@@ -66,13 +64,15 @@ class CycleOutcome:
     """What the control code did in one cycle.
 
     ``outcome``: ``"returned"`` (identity verified), ``"switched"`` (target declared gone,
-    a new qualified target adopted) or ``"failed"``; ``result`` the final refocus.
+    a new qualified target adopted) or ``"failed"``; ``result`` the final refocus;
+    ``detail`` the full :class:`~qlight.mapping.autoreturn.ReturnResult`.
     """
 
     outcome: str
     reason: str
     result: RefocusResult | None = None
     gone_reasons: list[str] = field(default_factory=list)
+    detail: ReturnResult | None = None
 
 
 class PowerCycleController:
@@ -86,23 +86,31 @@ class PowerCycleController:
         *,
         position_gate_m: float = 0.3e-6,
         zpl_gate_nm: float = 0.5,
-        max_candidates: int = 8,
+        max_candidates: int = 12,
+        n_qualified: int = 8,
+        max_qualify_tries: int = 16,
     ) -> None:
         self.ins = ins
         self.size = size
         self.bounds = bounds
-        self.position_gate_m = position_gate_m
-        self.zpl_gate_nm = zpl_gate_nm
-        self.max_candidates = max_candidates
+        self.config = ReturnConfig(
+            position_gate_m=position_gate_m, zpl_gate_nm=zpl_gate_nm, max_tries=max_candidates
+        )
+        self.n_qualified = n_qualified
+        self.max_qualify_tries = max_qualify_tries
         self.psf_sigma_m = ins.scanner.psf_fwhm_m / (2.0 * math.sqrt(2.0 * math.log(2.0)))
         self.prior = Similarity2D.identity()
         self.z_ref = 0.0
         self.z_surf = 0.0
         self.target: Candidate | None = None
         self.candidates: list[Candidate] = []
+        #: cycle in which each candidate was last seen or qualified (freshness)
+        self.seen: dict[str, int] = {}
         #: chip positions already tried (gone, not single, or former targets): not re-added
         self.tried: list[tuple[float, float]] = []
         self.crlb_m: list[float] = []
+        self.n_cycle = 0
+        self._n_keys = 0
 
     # ------------------------------------------------------------------ steps
     def _laser_on(self) -> None:
@@ -110,36 +118,41 @@ class PowerCycleController:
         self.ins.laser.on()
 
     def _surface(self) -> float:
-        z = search_surface(self.ins.scanner, 0.0, 0.0, self.z_ref, self.ins.stage.travel_range_m[2])
-        if z is None:
-            raise RegistrationFailed("no surface reflection within the z travel")
-        return z
+        return find_surface(self.ins.scanner, self.ins.stage, self.z_ref)
 
     def _register(self, z_m: float) -> Registration:
-        marks = locate_marks(self.ins.scanner, self.prior, _LAYOUT, *self.size, z_m)
-        return register(marks, prior=self.prior, config=self.bounds)
+        return locate_frame(self.ins.scanner, self.prior, self.size, z_m, self.bounds)
 
-    def _scan_candidates(self, reg: Registration, x_chip: float, y_chip: float, w: float) -> None:
-        """PL scan ``w × w`` around a chip-frame point; add point-like spots, brightest first."""
+    def _key(self) -> str:
+        self._n_keys += 1
+        return f"C{self._n_keys}"
+
+    def _scan_spots(
+        self, reg: Registration, x_chip: float, y_chip: float, w: float, dwell_s: float = 1e-3
+    ) -> list[Candidate]:
+        """PL scan ``w × w`` around a chip-frame point: new point-like spots, brightest first."""
         xs, ys = reg.transform.apply(x_chip, y_chip)
         pl = self.ins.scanner.raster_scan(
-            float(xs), float(ys), w, w, 0.1e-6, 1e-3, z_m=self.z_surf + _DEPTH_GUESS_M
+            float(xs), float(ys), w, w, 0.1e-6, dwell_s, z_m=self.z_surf + _DEPTH_GUESS_M
         )
         det = detect_and_localize(pl.pl_counts, pl.x_m, pl.y_m, psf_sigma_m=self.psf_sigma_m)
-        found = []
-        for d in det.accepted:
-            xc, yc = reg.transform.apply_inverse(d.localization.x_m, d.localization.y_m)
-            found.append(Candidate(float(xc), float(yc), photons=d.localization.photons))
         known = [(k.x_chip_m, k.y_chip_m) for k in self.candidates] + self.tried
         if self.target is not None:
             known.append((self.target.x_chip_m, self.target.y_chip_m))
-        fresh = [
-            c
-            for c in sorted(found, key=lambda c: -c.photons)
-            if all(math.hypot(c.x_chip_m - kx, c.y_chip_m - ky) > 0.5e-6 for kx, ky in known)
-        ]
-        # just seen beats mapped cycles ago (turnover empties old entries): fresh ones first
-        self.candidates = fresh + self.candidates
+        found = []
+        for d in sorted(det.accepted, key=lambda d: -d.localization.photons):
+            xc, yc = (
+                float(v)
+                for v in reg.transform.apply_inverse(d.localization.x_m, d.localization.y_m)
+            )
+            if all(math.hypot(xc - kx, yc - ky) > 0.5e-6 for kx, ky in known):
+                found.append(
+                    Candidate(xc, yc, _DEPTH_GUESS_M, d.localization.photons, key=self._key())
+                )
+                known.append((xc, yc))
+        for c in found:
+            self.seen[c.key] = self.n_cycle
+        return found
 
     def _refocus_at(self, reg: Registration, c: Candidate) -> tuple[RefocusResult, float]:
         """Refocus at the predicted position; also return the distance moved from it."""
@@ -152,83 +165,106 @@ class PowerCycleController:
 
     def _adopt(self, reg: Registration, c: Candidate, res: RefocusResult, zpl: float) -> None:
         xc, yc = reg.transform.apply_inverse(res.x_m, res.y_m)
-        self.target = Candidate(float(xc), float(yc), res.z_m - self.z_surf, c.photons, zpl_nm=zpl)
+        zpl = zpl if math.isfinite(zpl) else c.zpl_nm
+        self.target = Candidate(
+            float(xc), float(yc), res.z_m - self.z_surf, c.photons, zpl,
+            res.rate_per_s, True, c.key or self._key(),
+        )  # fmt: skip
+        self.seen[self.target.key] = self.n_cycle
         if res.localization is not None:
             self.crlb_m.append(math.hypot(res.localization.crlb_x_m, res.localization.crlb_y_m))
 
-    def _try_candidates(self, reg: Registration, reasons: list[str]) -> RefocusResult | None:
-        """Refocus + gate + g2 on candidates, brightest first; adopt the first single one."""
-        tried = 0
-        while self.candidates and tried < self.max_candidates:
-            c = self.candidates.pop(0)
-            self.tried.append((c.x_chip_m, c.y_chip_m))
-            tried += 1
-            res, moved = self._refocus_at(reg, c)
-            if not res.ok:
-                reasons.append(f"candidate gone (refocus: {res.reason})")
-                continue
-            if moved > self.position_gate_m:
-                reasons.append(f"candidate gone (nearest spot {1e9 * moved:.0f} nm away)")
-                continue
-            verdict = qualify_here(self.ins.tagger, self.ins.spectrometer)
-            if not verdict.single:
-                reasons.append(f"candidate not single: {verdict.reason}")
-                continue
-            self._adopt(reg, c, res, verdict.fingerprint.zpl_nm)
-            return res
-        return None
+    def _qualify(self, reg: Registration, c: Candidate) -> Candidate | None:
+        """Refocus + g2(0) with a proper interval (mapping time): the qualified candidate."""
+        res, moved = self._refocus_at(reg, c)
+        if not res.ok or moved > self.config.position_gate_m:
+            return None
+        loc = res.localization  # refocus' 1 ms pixels: background counts/px → counts/s
+        bg = 0.0 if loc is None else max(loc.background_per_px, 0.0) / 1e-3
+        q = sequential_g2(self.ins.tagger, max_duration_s=_QUALIFY_MAX_S, background_rate_per_s=bg)
+        if not q.single:
+            return None
+        zpl = fit_zpl_nm(self.ins.spectrometer.acquire_spectrum(self.config.spectrum_exposure_s))
+        xc, yc = reg.transform.apply_inverse(res.x_m, res.y_m)
+        return Candidate(
+            float(xc), float(yc), res.z_m - self.z_surf, c.photons, zpl, res.rate_per_s, True,
+            c.key,
+        )  # fmt: skip
+
+    def _ordered(self) -> list[Candidate]:
+        """Qualified candidates freshest first, then the unqualified ones (stable)."""
+        return sorted(self.candidates, key=lambda c: (not c.qualified, -self.seen.get(c.key, 0)))
 
     # ------------------------------------------------------------------ public
     def first_boot(self) -> RefocusResult:
-        """Surface, marks registration, 30 µm PL map, target = brightest single emitter."""
+        """Surface, marks, 30 µm PL map, qualified candidates; target = brightest single."""
         self._laser_on()
         self.z_surf = self.z_ref = self._surface()
         reg = self._register(self.z_surf)
         self.prior = reg.transform
         x0, y0 = reg.transform.apply_inverse(0.0, 0.0)
-        self._scan_candidates(reg, float(x0), float(y0), 30e-6)
-        reasons: list[str] = []
-        res = self._try_candidates(reg, reasons)
-        if res is None:
+        spots = self._scan_spots(reg, float(x0), float(y0), 30e-6)
+        qualified: list[Candidate] = []
+        k = 0
+        while spots and k < self.max_qualify_tries and len(qualified) < self.n_qualified:
+            c = spots.pop(0)
+            k += 1
+            q = self._qualify(reg, c)
+            if q is None:
+                self.tried.append((c.x_chip_m, c.y_chip_m))
+            else:
+                qualified.append(q)
+        if not qualified:
             raise RegistrationFailed(
-                "first boot found no qualified single emitter among the brightest "
-                f"{self.max_candidates} spots ({'; '.join(reasons)})"
+                f"first boot found no qualified single emitter among the brightest {k} spots"
             )
+        first = qualified.pop(0)
+        res, _ = self._refocus_at(reg, first)
+        self._adopt(reg, first, res, first.zpl_nm)
+        self.candidates = qualified + spots
         return res
+
+    def _refill(
+        self, reg: Registration, z_m: float, old: Candidate, widths: list[float]
+    ) -> list[Candidate]:
+        """Next refill scan around the old target that finds new spots (empty: give up)."""
+        self.z_surf = z_m
+        while widths:
+            fresh = self._scan_spots(
+                reg, old.x_chip_m, old.y_chip_m, widths.pop(0), _REFILL_DWELL_S
+            )
+            if fresh:
+                self.candidates = fresh + self.candidates
+                return fresh
+        return []
 
     def cycle(self) -> CycleOutcome:
         """After a power cycle: surface, registration, return (or switch) to the target."""
+        self.n_cycle += 1
         self._laser_on()
-        try:
-            z = self._surface()
-            reg = self._register(z)
-        except RegistrationFailed as e:
-            return CycleOutcome("failed", f"registration: {e}")
-        self.z_surf, self.prior = z, reg.transform  # only successful cycles chain
         assert self.target is not None
-        res, moved = self._refocus_at(reg, self.target)
-        reasons: list[str] = []
-        if not res.ok:
-            reasons.append(f"target gone (refocus: {res.reason})")
-        elif moved > self.position_gate_m:
-            reasons.append(f"target gone (nearest spot {1e9 * moved:.0f} nm from prediction)")
-        else:
-            zpl = self.target.zpl_nm
-            if math.isfinite(zpl):  # no ZPL in the fingerprint: position gate only
-                zpl = fit_zpl_nm(self.ins.spectrometer.acquire_spectrum(0.5))
-            if not math.isfinite(self.target.zpl_nm) or (
-                abs(zpl - self.target.zpl_nm) <= self.zpl_gate_nm
-            ):
-                self._adopt(reg, self.target, res, self.target.zpl_nm)
-                return CycleOutcome("returned", "", res)
-            reasons.append(f"target gone (ZPL {zpl:.2f} nm, expected {self.target.zpl_nm:.2f})")
         old = self.target
-        new = self._try_candidates(reg, reasons)
-        for width in (15e-6, 30e-6):  # every mapped candidate gone: map around the old target
-            if new is not None:
-                break
-            self._scan_candidates(reg, old.x_chip_m, old.y_chip_m, width)
-            new = self._try_candidates(reg, reasons)
-        if new is None:
-            return CycleOutcome("failed", "all mapped emitters gone", None, reasons)
-        return CycleOutcome("switched", reasons[0], new, reasons)
+        widths = list(_REFILL_WIDTHS_M)
+        out = auto_return(
+            self.ins, prior=self.prior, z_reference_m=self.z_ref, chip_size_m=self.size,
+            bounds=self.bounds, candidates=[old, *self._ordered()], config=self.config,
+            refill=lambda reg, z: self._refill(reg, z, old, widths),
+        )  # fmt: skip
+        if out.registration is None:
+            return CycleOutcome("failed", out.reason, detail=out)
+        reg = out.registration
+        self.z_surf, self.prior = out.z_surface_m, reg.transform  # only successful cycles chain
+        done = {a.key for a in out.attempts}
+        for a in out.attempts:
+            if a.outcome != "verified":
+                c = next((c for c in [old, *self.candidates] if c.key == a.key), None)
+                if c is not None:
+                    self.tried.append((c.x_chip_m, c.y_chip_m))
+        self.candidates = [c for c in self.candidates if c.key not in done]
+        gone = out.reasons
+        if out.emitter is None or out.refocus is None:
+            return CycleOutcome("failed", "all mapped emitters gone", None, gone, out)
+        self._adopt(reg, out.emitter, out.refocus, out.zpl_nm)
+        if out.outcome == "returned":
+            return CycleOutcome("returned", "", out.refocus, [], out)
+        return CycleOutcome("switched", gone[0], out.refocus, gone, out)

@@ -2,8 +2,8 @@
 
 The first file is the acquisition that is characterized (g2, lifetime with a laser sync, count
 rate, stability). With ``--powers-mw`` (one power per file) the count rates of all files form
-the saturation series. The ``--emitter ID`` mode on the running twin needs the device service
-(issue 5) and is not implemented yet. See ``docs/characterization.md``.
+the saturation series. ``--emitter ID`` instead characterizes an emitter of the running device
+(``qlight run``): :mod:`qlight.cli._characterize_emitter`. See ``docs/characterization.md``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from rich.table import Table
 
 from qlight.characterization.certificate import (
     RESULT_KEYS,
+    Certificate,
     CertificateSettings,
     PolarizationSeries,
     SpectrumData,
@@ -35,7 +36,7 @@ from qlight.timetags.io import iter_channels, read_header
 from qlight.timetags.lifetime import lifetime_histogram_t2
 from qlight.timetags.streaming import file_duration_ps
 
-__all__ = ["characterize"]
+__all__ = ["characterize", "show_certificate"]
 
 _SYNC = -1
 
@@ -152,8 +153,10 @@ def _irf(path: Path, ch: tuple[int, int], bin_ps: int, period: float | None) -> 
 
 
 def characterize(
-    files: Annotated[list[Path], typer.Argument(help="PTU or Photon-HDF5 files.")],
     report: Annotated[Path, typer.Option("--report", help="HTML report to write.")],
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="PTU or Photon-HDF5 files (or --emitter).")
+    ] = None,
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     channels: Annotated[str, typer.Option("--channels", help="Detector channels A,B.")] = "0,1",
     irf_sigma_ps: Annotated[
@@ -192,8 +195,44 @@ def characterize(
         Path | None,
         typer.Option("--irf", help="Measured IRF: CSV counts per lifetime bin, or PTU/HDF5."),
     ] = None,
+    emitter: Annotated[
+        str | None,
+        typer.Option("--emitter", help="Characterize this emitter of the running device."),
+    ] = None,
+    url: Annotated[
+        str, typer.Option("--url", help="The running device's address (with --emitter).")
+    ] = "http://127.0.0.1:8000",
+    token: Annotated[
+        str | None,
+        typer.Option("--token", help="API token [default: $QLIGHT_API_TOKEN or data-dir file]."),
+    ] = None,
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="The device's data dir (its api_token file).")
+    ] = Path("./qlight-data"),
+    hbt_s: Annotated[float, typer.Option("--hbt-s", help="CW HBT duration (s).")] = 5.0,
+    pulsed_s: Annotated[float, typer.Option("--pulsed-s", help="Pulsed duration (s).")] = 2.0,
+    spectrum_s: Annotated[float, typer.Option("--spectrum-s", help="Spectrum exposure.")] = 2.0,
+    timeout_s: Annotated[
+        float, typer.Option("--timeout-s", help="Give up on the job after (wall s).")
+    ] = 600.0,
 ) -> None:
-    """Characterize an emitter from time-tag files: results with 95 % intervals, HTML report."""
+    """Characterize an emitter from time-tag files, or with --emitter ID on the running device:
+    results with 95 % intervals, HTML report."""
+    if emitter is not None:
+        from qlight.cli._characterize_emitter import characterize_emitter
+
+        if files:
+            fail("give FILES or --emitter, not both")
+        characterize_emitter(
+            emitter, report=report, json=json, url=url, token=token, data_dir=data_dir,
+            channels=channels, irf_sigma_ps=irf_sigma_ps, background_cps=background_cps,
+            powers_mw=powers_mw, g2_window_ns=g2_window_ns, g2_bin_ps=g2_bin_ps,
+            trace_bin_ms=trace_bin_ms, hbt_s=hbt_s, pulsed_s=pulsed_s, spectrum_s=spectrum_s,
+            timeout_s=timeout_s,
+        )  # fmt: skip
+        return
+    if not files:
+        fail("give the time-tag FILES, or --emitter ID of the running device")
     with cli_errors():
         ch = _channels(channels)
         settings = CertificateSettings(
@@ -256,12 +295,25 @@ def characterize(
             report.write_text(render_html(cert), encoding="utf-8")
         except OSError as exc:
             raise ParameterError("--report", str(report), f"cannot be written ({exc})") from None
+    show_certificate(cert, report, json=json, title=f"Certificate of {files[0].name}")
+
+
+def show_certificate(
+    cert: Certificate,
+    report: Path,
+    *,
+    json: bool,
+    title: str,
+    extra: dict[str, object] | None = None,
+) -> None:
+    """Print the certificate: one JSON object (``--json``, with ``extra``) or a table."""
     out = cert.as_json()
     out["report"] = str(report)
+    out.update(extra or {})
     if json:
         print_json(out)
         return
-    table = Table(title=f"Certificate of {files[0].name}")
+    table = Table(title=title)
     for col in ("quantity", "value", "95 % interval", "unit"):
         table.add_column(col)
     for k in RESULT_KEYS:

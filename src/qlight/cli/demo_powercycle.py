@@ -6,11 +6,13 @@ The only mapping-side code allowed to read ground truth: it builds the twin with
 instrument protocols) and grades it with the :class:`TwinTruth`.
 
 First boot: surface focus by reflection, a mark scan and a marks registration, a PL scan of
-30 µm × 30 µm at the chip centre, detection + Poisson MLE, the target = the brightest
-accepted point-like emitter that ``qualify_here`` calls single by g2(0), the other accepted
-spots kept as candidates. Then per cycle: power cycle, laser on, surface search,
-registration, return to the target with identity verification, or — when the target is
-gone — a switch to the next-best qualified candidate (see the controller's docstring).
+30 µm × 30 µm at the chip centre, detection + Poisson MLE, the brightest spots refocused and
+qualified by a sequential g2(0) (a proper interval, at mapping time); the target = the
+brightest single one, the other qualified ones the candidates. Then per cycle: power cycle,
+laser on, and :func:`qlight.mapping.autoreturn.auto_return` — the device's own control flow —
+with surface search, registration, return to the target with identity verification, or —
+when the target is gone — a switch to the next-best candidate (see the controller's
+docstring).
 
 Grading per cycle (truth): the target is the physical emitter (its uid, which survives
 slot reuse by turnover) adopted last. ``returned`` is correct iff the target is alive and
@@ -20,9 +22,9 @@ budget) and the final position is on a live emitter within 100 nm of it that is 
 nearest to the candidate the control code chose; that emitter becomes the target. A
 ``failed`` cycle is never correct. ``error_nm`` is the final position's distance to the
 graded emitter; simulated time runs from power-on to the end of the last refocus (and the
-g2(0) qualification when switching); compute time is the process CPU time of the control
-code (not wall time, which on a shared machine measures the other jobs too; it includes
-the twin's rendering inside the scans, so an upper bound).
+g2(0) qualification when switching to a spot found by a refill scan); compute time is the
+process CPU time of the control code (not wall time, which on a shared machine measures
+the other jobs too; it includes the twin's rendering inside the scans, so an upper bound).
 
 Options map onto the twin: ``--max-shift-um X`` → unreferenced homing with a translation
 error log-uniform in [1 µm, X]; ``--max-rotation-deg R`` → homing rotation N(0, (R/3)²)

@@ -20,23 +20,23 @@ from collections.abc import Callable
 from qlight.device.controller_base import ControllerBase, Preempted, Stopped
 from qlight.device.factory import build_device_backend
 from qlight.device.procedures import (
+    RETURN_CONFIG,
     discover_tile,
     home,
     locate_frame,
     make_locator,
-    make_verifier,
     mapping_tiles,
     measure_g2,
     self_test,
     surface_focus,
-    to_target,
+    to_candidate,
 )
 from qlight.device.service_types import DeviceState as S
 from qlight.device.statemachine import IllegalTransitionError
 from qlight.device.supervisor import Action, Finding, Supervisor
 from qlight.instruments.protocols import OperationCancelled
+from qlight.mapping.autoreturn import acquire
 from qlight.mapping.drift import DriftTracker
-from qlight.mapping.navigate import navigate
 from qlight.mapping.registration import RegistrationFailed
 from qlight.mapping.similarity import Similarity2D
 
@@ -102,18 +102,39 @@ class Controller(ControllerBase):
         else:
             self._go(S.HOMING, "self test passed (laser, thermometer, stage, detectors, ...)")
 
+    def _z_reference(self) -> float:
+        """Centre of the surface search: the first successful boot's surface (homing errors
+        are fresh draws about the mount; a failed boot's z is never chained)."""
+        ref = self.store.get("z_surface_ref_m")
+        if ref is None:
+            ref = self.store.get("z_surface_m")
+        return float(ref) if ref is not None else 0.0
+
+    def _find_surface(self) -> float | None:
+        """Surface search; on failure FAULT with the reason and ``None``."""
+        try:
+            self.z_surface = surface_focus(self.ins, self._z_reference())
+        except RegistrationFailed as exc:
+            self._laser_off()
+            self._go(S.FAULT, f"surface search failed: {exc}")
+            return None
+        return self.z_surface
+
     def _homing(self) -> None:
         home(self.ins)
         self._laser_on()
         self._poll()
-        self.z_surface = surface_focus(self.ins, self.z_surface or 0.0)
-        self.store.put(z_surface_m=self.z_surface)
-        self._go(S.LOCATING, f"stage homed; surface focus at z = {self.z_surface * 1e6:.2f} µm")
+        self.z_surface = None  # persisted only once the frame registers (LOCATING)
+        z = self._find_surface()
+        if z is None:
+            return
+        self._go(S.LOCATING, f"stage homed; surface focus at z = {z * 1e6:.2f} µm")
 
     def _locating(self) -> None:
         self._laser_on()
-        if self.z_surface is None:
-            self.z_surface = surface_focus(self.ins, 0.0)
+        if self.z_surface is None and self._find_surface() is None:
+            return
+        assert self.z_surface is not None
         last = self.view.latest_transform()
         prior = Similarity2D.identity() if last is None else last
         try:
@@ -124,6 +145,9 @@ class Controller(ControllerBase):
             return
         self.reg = reg
         self.view.record_transform(reg)
+        self.store.put(z_surface_m=self.z_surface)
+        if self.store.get("z_surface_ref_m") is None:
+            self.store.put(z_surface_ref_m=self.z_surface)
         why = (
             f"frame registered ({reg.method}, {reg.n_marks} mark(s), "
             f"rms {reg.fit.rms_m * 1e9:.0f} nm)"
@@ -202,18 +226,23 @@ class Controller(ControllerBase):
             self._go(S.FAULT, f"no qualified emitter in the registry ({self.view.count()} mapped)")
             return
         self._laser_on()
-        nav = navigate(
-            [to_target(t) for t in targets], self.reg, surface_z_m=self.z_surface,
-            locate=make_locator(self.ins), verify=make_verifier(self.ins),
+        out = acquire(
+            self.ins, self.reg, self.z_surface, [to_candidate(t) for t in targets],
+            config=RETURN_CONFIG,
         )  # fmt: skip
-        notes = self.view.record_navigation(nav, self.reg, self.z_surface)
+        notes = self.view.record_return(out, self.reg, self.z_surface)
         for n in notes:
             self._log("health", n)
-        if nav.target is None or nav.measurement is None:
+        self._log(
+            "info", f"return: {out.outcome}" + (f" ({out.reason})" if out.reason else ""),
+            outcome=out.outcome, emitter_id=None if out.emitter is None else out.emitter.key,
+            tried=len(out.attempts), acquire_s=out.timings_s.get("acquire"),
+        )  # fmt: skip
+        if out.emitter is None or out.refocus is None:
             self._laser_off()
             self._go(S.FAULT, "no emitter could be acquired: " + "; ".join(notes[-3:]))
             return
-        m, eid = nav.measurement, nav.target.emitter_id
+        m, eid = out.refocus, out.emitter.key
         previous = self.current
         self.current = eid
         self.store.put(current_emitter=eid)

@@ -1,11 +1,13 @@
 """Control procedures the device's states run, composed from :mod:`qlight.mapping`.
 
 Every function drives only the instrument protocols (:class:`Instruments`); none keeps
-state between calls (the device does). The boot path is the per-cycle flow of
-``qlight demo powercycle`` (:mod:`qlight.cli.demo_powercycle`): surface focus by
-reflection, a mark scan, :func:`qlight.mapping.registration.register` with the last stored
-transform as prior, prediction and refocus, here extended with discovery tiles (first boot),
-:func:`qlight.mapping.navigate.navigate` with fingerprint verification and a health g2.
+state between calls (the device does). The boot path is the one return-to-emitter control
+flow of :mod:`qlight.mapping.autoreturn`, shared with ``qlight demo powercycle``: surface
+search centred on the first successful boot's surface (:func:`surface_focus`), marks and
+registration with the last stored transform as prior (:func:`locate_frame`), and
+:func:`~qlight.mapping.autoreturn.acquire` over the registry's qualified emitters
+(:func:`to_candidate`, :data:`RETURN_CONFIG`), here extended with discovery tiles (first
+boot) and a health g2.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from numpy.typing import NDArray
 from qlight.device.factory import Instruments
 from qlight.device.settings import DeviceSettings
 from qlight.instruments.protocols import CancelToken
+from qlight.mapping import autoreturn
+from qlight.mapping.autoreturn import Candidate, ReturnConfig
 from qlight.mapping.discovery import DiscoveryConfig, DiscoveryResult, discover
-from qlight.mapping.fiducials import find_marks, focus_surface, mark_scan_window
 from qlight.mapping.navigate import FocusMeasurement, Locator, Target, Verdict, Verifier
 from qlight.mapping.navigate import compare_fingerprints as _compare
 from qlight.mapping.qualify import fit_zpl_nm
 from qlight.mapping.refocus import refocus
-from qlight.mapping.registration import ConstellationConfig, Registration, register
+from qlight.mapping.registration import ConstellationConfig, Registration
 from qlight.mapping.registry import EmitterRecord
 from qlight.mapping.similarity import Similarity2D
 from qlight.physics.marks import MarkLayout
@@ -34,6 +37,7 @@ from qlight.timetags.g2 import g2_at_zero, g2_cw
 __all__ = [
     "LAYOUT",
     "PL_DEPTH_M",
+    "RETURN_CONFIG",
     "G2Result",
     "discover_tile",
     "home",
@@ -44,17 +48,31 @@ __all__ = [
     "measure_g2",
     "self_test",
     "surface_focus",
+    "to_candidate",
     "to_target",
 ]
 
 #: The fabricated fiducial-mark lattice (design knowledge, :mod:`qlight.physics.marks`).
-LAYOUT = MarkLayout()
+LAYOUT: MarkLayout = autoreturn.LAYOUT
 #: PL scans focus this far below the surface focus (GaN emitters sit ≈ 0.3 µm deep; the
 #: value of :mod:`qlight.cli.demo_powercycle`).
 PL_DEPTH_M = 0.3e-6
 #: Registration prior bounds: a homed stage is within a few µm and a fraction of a degree;
 #: the first boot's mount within ±20 µm and ±1° (``instruments.sim.build``), with margin.
 BOUNDS = ConstellationConfig(max_shift_m=60e-6, max_rotation_rad=math.radians(3.5))
+#: Gates of the return (:func:`qlight.mapping.autoreturn.acquire`): found within 0.3 µm of
+#: the prediction (the old 4σ navigation gate with the 50 nm discovery floor was ≈ 0.25 µm),
+#: ZPL within 1.5 nm (spectrometer resolution + spectral diffusion) and brightness within ×2
+#: (focus and power changes) of the registry fingerprint; a 0.3 s spectrum without a
+#: significant line does not reject; 6 emitters tried at most.
+RETURN_CONFIG = ReturnConfig(
+    position_gate_m=0.3e-6,
+    zpl_gate_nm=1.5,
+    brightness_ratio=2.0,
+    require_zpl=False,
+    spectrum_exposure_s=0.3,
+    max_tries=6,
+)
 
 
 def self_test(ins: Instruments, *, laser_power_w: float) -> list[str]:
@@ -94,29 +112,34 @@ def home(ins: Instruments) -> None:
     ins.stage.move_to(0.0, 0.0, z)
 
 
-def surface_focus(ins: Instruments, z_center_m: float) -> float:
-    """Coarse (±22 µm) then fine (±1.5 µm) reflection focus on the surface; stage z."""
-    lo, hi = ins.stage.travel_range_m[2]
-    z0 = min(max(z_center_m, lo + 22e-6), hi - 22e-6)
-    zc = focus_surface(ins.scanner, 0.0, 0.0, z0, span_m=44e-6, n_steps=45)
-    zc = min(max(zc, lo + 1.5e-6), hi - 1.5e-6)
-    return focus_surface(ins.scanner, 0.0, 0.0, zc, span_m=3e-6, n_steps=31)
+def surface_focus(ins: Instruments, z_reference_m: float) -> float:
+    """Surface focus searched outward from ``z_reference_m`` over the whole z travel.
+
+    :func:`qlight.mapping.autoreturn.find_surface`; the caller passes the first successful
+    boot's surface (never a failed boot's z: homing errors are fresh draws about the mount).
+
+    Raises
+    ------
+    qlight.mapping.registration.RegistrationFailed
+        No surface reflection within the z travel.
+    """
+    return autoreturn.find_surface(ins.scanner, ins.stage, z_reference_m)
 
 
 def locate_frame(
     ins: Instruments, prior: Similarity2D, z_surface_m: float, chip_size_m: float
 ) -> Registration:
-    """Scan the mark nearest the prior's chip centre and register the chip frame.
+    """Marks around the prior's chip centre (window + ring of 8) and the registration.
+
+    :func:`qlight.mapping.autoreturn.locate_frame` with :data:`BOUNDS`.
 
     Raises
     ------
     qlight.mapping.registration.RegistrationFailed
         No mark decoded or the fit is outside the prior bounds.
     """
-    x, y, w = mark_scan_window(prior, LAYOUT)
-    img = ins.scanner.raster_scan(x, y, 2 * w, 2 * w, 0.15e-6, 5e-5, z_m=z_surface_m)
-    marks = find_marks(img, LAYOUT, chip_size_m, chip_size_m)
-    return register(marks, prior=prior, config=BOUNDS)
+    size = (chip_size_m, chip_size_m)
+    return autoreturn.locate_frame(ins.scanner, prior, size, z_surface_m, BOUNDS)
 
 
 def mapping_tiles(settings: DeviceSettings) -> list[tuple[float, float, float, float]]:
@@ -157,8 +180,28 @@ def discover_tile(
     )  # fmt: skip
 
 
+def to_candidate(e: EmitterRecord) -> Candidate:
+    """A qualified registry emitter as a return candidate (``z_chip_m``: focus depth).
+
+    Registry emitters were qualified at mapping time (g2(0) with its interval), so the
+    return needs only a refocus and the fingerprint check (ZPL, brightness).
+    """
+    fp = e.fingerprint
+    zpl, bright = fp.get("zpl_nm"), fp.get("brightness_per_s")
+    return Candidate(
+        x_chip_m=e.x_chip_m,
+        y_chip_m=e.y_chip_m,
+        depth_m=e.z_chip_m,
+        zpl_nm=float(zpl) if isinstance(zpl, int | float) else math.nan,
+        brightness_per_s=float(bright) if isinstance(bright, int | float) else math.nan,
+        qualified=True,
+        key=e.id,
+    )
+
+
 def to_target(e: EmitterRecord) -> Target:
-    """A registry emitter as a navigation target (``z_chip_m`` holds the focus depth)."""
+    """A registry emitter as a :func:`qlight.mapping.navigate.navigate` target (``z_chip_m``
+    holds the focus depth); the characterization plan reaches its emitter this way."""
     fp = {k: float(v) for k, v in e.fingerprint.items() if isinstance(v, int | float)}
     return Target(
         emitter_id=e.id,

@@ -3,12 +3,12 @@
 One chip per device (ID from the twin configuration); one registry session per boot; the
 chip → stage transform of every registration is recorded (the next boot's prior); discovered
 emitters are written tile by tile (one transaction each, so a crash loses nothing already
-written; a repeated tile is de-duplicated by position); navigation outcomes become
-observations, status changes (``bleached``) and events with their reasons. Only the
-state-machine thread uses this object.
+written; a repeated tile is de-duplicated by position); return outcomes
+(:mod:`qlight.mapping.autoreturn`) become observations, status changes (``bleached``) and
+events with their reasons. Only the state-machine thread uses this object.
 
 Positions are stored in the chip frame; ``z_chip_m`` holds the emitter's focus depth in
-stage z relative to the surface focus (what :class:`qlight.mapping.navigate.Target` needs).
+stage z relative to the surface focus (the return's ``Candidate.depth_m``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from qlight.device.service_types import EmitterInfo
+from qlight.mapping.autoreturn import ReturnResult
 from qlight.mapping.discovery import DiscoveredEmitter
 from qlight.mapping.navigate import NavigationResult
 from qlight.mapping.registration import Registration
@@ -38,6 +39,7 @@ RETURN_SIGMA_M = 30e-9
 #: An emitter found farther than this from a target's prediction is another emitter
 #: (> 4 σ of the confocal PSF): nothing emits at the target, it counts as bleached.
 ELSEWHERE_M = 0.5e-6
+SQRT2 = math.sqrt(2.0)
 
 
 def _floor(sigma_m: float, floor_m: float) -> float:
@@ -200,6 +202,49 @@ class RegistryView:
             m = nav.measurement
             xc, yc = (float(v) for v in reg.transform.apply_inverse(m.x_m, m.y_m))
             sigma = _floor(m.sigma_m, RETURN_SIGMA_M)
+            self.registry.update_emitter(
+                ok, x_chip_m=xc, y_chip_m=yc, z_chip_m=m.z_m - z_surface_m,
+                sigma_x_m=sigma, sigma_y_m=sigma,
+            )  # fmt: skip
+            self.registry.record_observation(
+                ok, session_id=self.session_id, outcome="acquired",
+                x_stage_m=m.x_m, y_stage_m=m.y_m, z_stage_m=m.z_m, x_chip_m=xc, y_chip_m=yc,
+                count_rate_per_s=max(m.rate_per_s, 0.0) if math.isfinite(m.rate_per_s) else None,
+            )  # fmt: skip
+        return notes
+
+    def record_return(self, out: ReturnResult, reg: Registration, z_surface_m: float) -> list[str]:
+        """Write the outcomes of a return (:func:`qlight.mapping.autoreturn.acquire`); return
+        one note per given-up emitter.
+
+        An emitter with nothing point-like within the position gate of its prediction
+        (``gone``), or found farther than :data:`ELSEWHERE_M` from it, is marked
+        ``bleached`` (the frame is registered by the marks, so the prediction holds); one
+        with an emitter near but outside the gate, another fingerprint or a failed g2 is
+        only skipped (an event with the reason). The served emitter's stored position is
+        refined with this return's measurement (chip frame via this registration).
+        """
+        notes: list[str] = []
+        ok = None if out.emitter is None else out.emitter.key
+        for a in out.attempts:
+            if a.key == ok:
+                continue
+            why = f"{a.outcome}: {a.reason}"
+            far = a.outcome == "off_prediction" and not a.distance_m < ELSEWHERE_M
+            if a.outcome == "gone" or far:
+                self.registry.set_status(a.key, "bleached", reason=why, session_id=self.session_id)
+                notes.append(f"{a.key} bleached ({why}): next-best qualified emitter")
+            else:
+                self.registry.record_event(
+                    "skipped", why, emitter_id=a.key, session_id=self.session_id
+                )
+                notes.append(f"{a.key} skipped ({why})")
+        if ok is not None and out.refocus is not None:
+            m = out.refocus
+            xc, yc = (float(v) for v in reg.transform.apply_inverse(m.x_m, m.y_m))
+            loc = m.localization
+            s_loc = math.nan if loc is None else math.hypot(loc.crlb_x_m, loc.crlb_y_m) / SQRT2
+            sigma = _floor(s_loc, RETURN_SIGMA_M)
             self.registry.update_emitter(
                 ok, x_chip_m=xc, y_chip_m=yc, z_chip_m=m.z_m - z_surface_m,
                 sigma_x_m=sigma, sigma_y_m=sigma,

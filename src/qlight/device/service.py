@@ -13,8 +13,16 @@ and device state: boot counter, served emitter, mapping progress), see docs/devi
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 from qlight import __version__
+from qlight.device.characterize_control import CHARACTERIZE, CharacterizingController
+from qlight.device.characterize_types import (
+    CharacterizationJob,
+    CharacterizationRequest,
+    JobBoard,
+    JobState,
+)
 from qlight.device.controller import Controller
 from qlight.device.events import EventLog
 from qlight.device.live import LiveState
@@ -67,6 +75,7 @@ class Device:
         self._view = RegistryView(Registry.open(settings.registry_db), _chip_id(settings))
         size = settings.chip_size_m
         self._ctl: Controller | None = None
+        self._jobs = JobBoard()
         self._live = LiveState(
             pace=settings.twin.pace,
             version=__version__,
@@ -75,7 +84,9 @@ class Device:
             marks=_marks(size),
             chip_size_um=size * 1e6,
         )
-        self._ctl = Controller(settings, self._store, self._view, self._live)
+        ctl = CharacterizingController(settings, self._store, self._view, self._live)
+        self._jobs = ctl.jobs
+        self._ctl = ctl
         self._live.publish(emitter_id=self._ctl.current)
         self._live.set_emitters(self._view.infos(self._ctl.current))
         self._thread: threading.Thread | None = None
@@ -217,6 +228,49 @@ class Device:
         if self.settings.backend != "twin":
             raise CommandRejectedError("inject_fault", "only the twin backend injects faults")
         return self._submit("fault", kind.value, f"injecting {kind.value}", preempt=False)
+
+    # ------------------------------------------------------------------ characterization
+    def characterize(
+        self, emitter_id: str, request: CharacterizationRequest | None = None
+    ) -> CharacterizationJob:
+        """Queue a characterization of a qualified emitter (a job; see
+        :mod:`qlight.device.characterize_control`); raises :class:`EmitterNotFoundError` or
+        :class:`CommandRejectedError` (another job active, FAULT, powers out of range)."""
+        req = CharacterizationRequest() if request is None else request
+        e = self.emitter(emitter_id)
+        if e.status != "qualified":
+            raise CommandRejectedError(
+                CHARACTERIZE, f"{emitter_id} is {e.status}, not a qualified emitter"
+            )
+        st = self._live.state
+        if st not in (DeviceState.EMITTING, DeviceState.STANDBY):
+            raise CommandRejectedError(CHARACTERIZE, f"only from EMITTING or STANDBY, not {st}")
+        p_max = self.settings.twin.laser_max_power_w
+        if req.powers_w is not None and not all(0.0 < p <= p_max for p in req.powers_w):
+            raise CommandRejectedError(CHARACTERIZE, f"powers_w must lie in (0, {p_max}] W")
+        if not self._running():
+            raise CommandRejectedError(CHARACTERIZE, "the device is not running")
+        created = datetime.now(UTC).isoformat(timespec="seconds")
+        job = self._jobs.create(emitter_id, req, created)
+        if job is None:
+            active = self._jobs.active()
+            raise CommandRejectedError(
+                CHARACTERIZE, f"job {active.job_id if active else '?'} is still running"
+            )
+        try:
+            self._submit(CHARACTERIZE, job.job_id, f"characterizing {emitter_id}")
+        except CommandRejectedError as exc:
+            self._jobs.update(job.job_id, state=JobState.FAILED, error=exc.reason)
+            raise
+        return job
+
+    def characterization(self, job_id: str) -> CharacterizationJob:
+        """A characterization job now; raises :class:`JobNotFoundError`."""
+        return self._jobs.get(job_id)
+
+    def cancel_characterization(self, job_id: str) -> CharacterizationJob:
+        """Ask a job to stop at its next acquisition chunk; raises :class:`JobNotFoundError`."""
+        return self._jobs.request_cancel(job_id)
 
 
 def create_device(settings: DeviceSettings) -> DeviceService:

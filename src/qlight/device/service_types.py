@@ -10,11 +10,14 @@ its unit in the field name and, where it is an estimate, its uncertainty.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from qlight.device.characterize_types import CharacterizationJob, CharacterizationRequest
+
 __all__ = [
+    "CharacterizationService",
     "ChipMap",
     "CommandRejectedError",
     "CommandResult",
@@ -238,3 +241,29 @@ class DeviceService(Protocol):
 
     def wait_update(self, after_seq: int, timeout_s: float) -> int:
         """Block until ``status().update_seq > after_seq`` or the timeout; return the seq."""
+
+
+@runtime_checkable
+class CharacterizationService(Protocol):
+    """Optional extension of :class:`DeviceService`: characterization jobs (issue 6).
+
+    A device that implements it runs the certificate's acquisitions on an emitter
+    (:mod:`qlight.device.characterize_control`); the REST API answers 409 when the device
+    does not. ``characterize`` validates and queues at once (raising
+    :class:`EmitterNotFoundError` or :class:`CommandRejectedError`); the job lookups raise
+    :class:`~qlight.device.characterize_types.JobNotFoundError`.
+    """
+
+    def characterize(
+        self, emitter_id: str, request: CharacterizationRequest | None = None
+    ) -> CharacterizationJob:
+        """Queue a characterization of ``emitter_id``; the job as queued."""
+        ...
+
+    def characterization(self, job_id: str) -> CharacterizationJob:
+        """The job now (state, progress, result files)."""
+        ...
+
+    def cancel_characterization(self, job_id: str) -> CharacterizationJob:
+        """Ask the job to stop."""
+        ...
