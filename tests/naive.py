@@ -1361,3 +1361,23 @@ def pp_modified_toeplitz(key: list[int], seed: list[int], m: int) -> list[int]:
             acc ^= seed[i - j + nb - 1] & key[m + j]
         out.append(acc)
     return out
+
+
+def pp_minimal_odd(cand: list[int], st: list[int], k2: int) -> list[int]:
+    """E3 oracle: distinct odd nodes of ``cand`` (global slots, ``k2`` per block) that are not
+    a proper ancestor of another odd node of ``cand``; sorted."""
+    odd = sorted({s for s in cand if st[s] == 1})
+    out = []
+    for s in odd:
+        base = (s // k2) * k2
+        has_odd_descendant = False
+        for t in odd:
+            if t != s and t // k2 == s // k2:
+                h = t - base
+                while h > 1:
+                    h //= 2
+                    if base + h == s:
+                        has_odd_descendant = True
+        if not has_odd_descendant:
+            out.append(s)
+    return out

@@ -21,7 +21,7 @@ from qlight.qkd.postprocess._cascade_kernels import (
 from qlight.qkd.postprocess.cascade import CascadeReconciler, block_sizes
 from qlight.qkd.postprocess.channel import channel_pair
 from qlight.qkd.postprocess.errors import AuthenticationError, ProtocolAbort
-from qlight.qkd.postprocess.messages import decode
+from qlight.qkd.postprocess.messages import Message, RawFrame, decode_any
 from qlight.qkd.postprocess.reconcile import binary_entropy, efficiency, reconcile
 
 
@@ -129,32 +129,49 @@ def test_original_cascade_efficiency_matches_literature() -> None:
 def test_leak_equals_parity_bits_actually_sent() -> None:
     rng = np.random.default_rng(3)
     a, b = _bsc(5000, 0.04, rng)
-    sent: list[bytes] = []
+    sent: dict[str, list[bytes]] = {"alice": [], "bob": []}
     ca, cb = channel_pair()
-    inner = ca.transport
 
     class Spy:
+        def __init__(self, inner: object, log: list[bytes]) -> None:
+            self.inner, self.log = inner, log
+
         def send_frame(self, data: bytes) -> None:
-            sent.append(data)
-            inner.send_frame(data)
+            self.log.append(data)
+            self.inner.send_frame(data)  # type: ignore[attr-defined]
 
         def recv_frame(self, timeout_s: float) -> bytes:
-            return inner.recv_frame(timeout_s)
+            return self.inner.recv_frame(timeout_s)  # type: ignore[attr-defined, no-any-return]
 
         def close(self) -> None:
             pass
 
-    ca.transport = Spy()
+    ca.transport = Spy(ca.transport, sent["alice"])
+    cb.transport = Spy(cb.transport, sent["bob"])
     res = reconcile(CascadeReconciler("optimized"), a, b, 0.04, (ca, cb), rng)
     # the setup and the transcript tag carry a 16-byte tag; the frames between them travel
     # untagged under the transcript MAC (channel.begin_transcript)
-    msgs = [decode(f if f[:4] == b"QLM2" else f[16:]) for f in sent]
+    msgs = [decode_any(f if f[:3] == b"QLM" or f[:3] == b"QLR" else f[16:]) for f in sent["alice"]]
     assert msgs[0].kind == "cascade/setup"
     assert msgs[-1].kind == "auth/transcript"
-    assert all(f[:4] == b"QLM2" for f in sent[1:-1])
-    parity_bits = sum(
-        m.array("parities").size for m in msgs if m.kind.endswith(("parities", "answer"))
+    assert all(f[:4] in (b"QLM2", b"QLR1") for f in sent["alice"][1:-1])
+    block_bits = sum(
+        m.array("parities").size
+        for m in msgs
+        if isinstance(m, Message) and m.kind == "cascade/parities"
     )
+    # every answer holds one parity per slot of Bob's query (raw frames: u32 pass, int32 slots)
+    queries = [decode_any(f) for f in sent["bob"][1:-1]]
+    query_bits = sum(
+        (len(m.payload) - 4) // 4
+        for m in queries
+        if isinstance(m, RawFrame) and m.kind == "cascade/query"
+    )
+    answers = [m for m in msgs if isinstance(m, RawFrame) and m.kind == "cascade/answer"]
+    assert sum(len(m.payload) for m in answers) == sum(
+        (len(m.payload) - 4) // 4 + 7 >> 3 for m in queries if isinstance(m, RawFrame)
+    )
+    parity_bits = block_bits + query_bits
     assert res.leaked_bits == parity_bits == ca.ledger.leaked_bits_sent
     assert cb.ledger.leaked_bits_sent == 0  # Bob's requests disclose nothing about the key
     assert res.efficiency(0.04) == efficiency(parity_bits, 5000, 0.04)

@@ -193,6 +193,45 @@ def _block_parities(
 
 
 @njit(**JIT)  # type: ignore[untyped-decorator]
+def _gather(
+    key: NDArray[np.uint8], perm: NDArray[np.int32]
+) -> NDArray[np.uint8]:  # pragma: no cover
+    """Bob's key in the order of a pass: ``pk[i] = key[perm[i]]``.
+
+    Bob keeps one such copy per pass (kept current by :func:`_apply_flips`), so that every
+    range parity he needs is a XOR over *contiguous* bytes (vectorised, cache friendly)
+    instead of a gather through the permutation.
+    """
+    pk = np.empty(perm.size, dtype=np.uint8)
+    for i in range(perm.size):
+        pk[i] = key[perm[i]]
+    return pk
+
+
+@njit(**JIT)  # type: ignore[untyped-decorator]
+def _seq_block_parities(pk: NDArray[np.uint8], k: int) -> NDArray[np.uint8]:  # pragma: no cover
+    """Parities of the consecutive blocks of ``k`` bytes of ``pk`` (the last may be short)."""
+    n = pk.size
+    nb = (n + k - 1) // k
+    out = np.zeros(nb, dtype=np.uint8)
+    for b in range(nb):
+        acc = np.uint8(0)
+        for p in range(b * k, min(b * k + k, n)):
+            acc ^= pk[p]
+        out[b] = acc
+    return out
+
+
+@njit(**JIT)  # type: ignore[untyped-decorator]
+def _gather_blocks(
+    key: NDArray[np.uint8], perm: NDArray[np.int32], k: int
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:  # pragma: no cover - numba
+    """:func:`_gather` and :func:`_seq_block_parities` of its result, in one call."""
+    pk = _gather(key, perm)
+    return pk, _seq_block_parities(pk, k)
+
+
+@njit(**JIT)  # type: ignore[untyped-decorator]
 def _node_range(h: int, lo: int, hi: int) -> tuple[int, int]:  # pragma: no cover - numba
     """Range of heap node ``h`` inside the block range [lo, hi)."""
     d = 0
@@ -210,15 +249,18 @@ def _node_range(h: int, lo: int, hi: int) -> tuple[int, int]:  # pragma: no cove
 @njit(**JIT)  # type: ignore[untyped-decorator]
 def _apply_flips(
     st: NDArray[np.int8],
+    pk: NDArray[np.uint8],
     inv: NDArray[np.int32],
     k: int,
     k2: int,
     flips: NDArray[np.int64],
 ) -> None:  # pragma: no cover - numba
-    """Toggle the error parity of every known node containing a flipped bit."""
+    """Toggle the error parity of every known node containing a flipped bit, and the bit in
+    Bob's permuted copy ``pk`` of the key (:func:`_gather`)."""
     n = inv.size
     for f in range(flips.size):
         pos = inv[flips[f]]
+        pk[pos] ^= np.uint8(1)
         b = pos // k
         lo = b * k
         hi = min(lo + k, n)
@@ -264,6 +306,25 @@ def _chain_candidates(
             else:
                 lo = mid
                 h = 2 * h + 1
+    return out
+
+
+@njit(**JIT)  # type: ignore[untyped-decorator]
+def _flip_pass(
+    st: NDArray[np.int8],
+    pk: NDArray[np.uint8],
+    inv: NDArray[np.int32],
+    k: int,
+    k2: int,
+    flips: NDArray[np.int64],
+) -> NDArray[np.int64]:  # pragma: no cover - numba
+    """:func:`_apply_flips` then :func:`_chain_candidates` on one pass, in one call; returns
+    only the candidates that exist (the −1 entries dropped). A pass's candidates depend on
+    its own node states only, so doing both per pass equals applying the flips to every
+    pass first."""
+    _apply_flips(st, pk, inv, k, k2, flips)
+    cand = _chain_candidates(st, inv, k, k2, flips)
+    out: NDArray[np.int64] = cand[cand >= 0]
     return out
 
 
@@ -353,8 +414,7 @@ def _active(
 
 @njit(**JIT)  # type: ignore[untyped-decorator]
 def _search_step(
-    key: NDArray[np.uint8],
-    perm: NDArray[np.int32],
+    pk: NDArray[np.uint8],
     st: NDArray[np.int8],
     slot: NDArray[np.int64],
     lo: NDArray[np.int64],
@@ -365,13 +425,14 @@ def _search_step(
     reuse: bool,
 ) -> None:  # pragma: no cover - numba
     """One bisection of every open search: compare Alice's parity of the left half with
-    Bob's, record both children's error parities (if ``reuse``) and descend."""
+    Bob's (from his permuted key ``pk``, :func:`_gather`), record both children's error
+    parities (if ``reuse``) and descend."""
     for t in range(act.size):
         i = act[t]
         mid = (lo[i] + hi[i]) // 2
         acc = np.uint8(0)
         for q in range(lo[i], mid):
-            acc ^= key[perm[q]]
+            acc ^= pk[q]
         e_left = np.int8(alice_left[t] ^ acc)
         base = (slot[i] // k2) * k2
         h = slot[i] - base
@@ -408,6 +469,40 @@ def _ancestors(slots: NDArray[np.int64], k2: int) -> NDArray[np.int64]:  # pragm
 
 
 @njit(**JIT)  # type: ignore[untyped-decorator]
+def _minimal_odd(
+    cand: NDArray[np.int64], st: NDArray[np.int8], k2: int
+) -> NDArray[np.int64]:  # pragma: no cover - numba
+    """The distinct nodes (global slots) of ``cand`` whose error parity is odd and that have
+    no odd descendant in ``cand``, sorted: where Bob's next binary searches start.
+
+    Same result as ``odd[~isin(odd, _ancestors(odd, k2))]`` with ``odd`` the sorted
+    distinct odd entries (the former NumPy code), in one pass and one hash set.
+    """
+    srt = np.sort(cand)
+    odd = np.empty(srt.size, dtype=np.int64)
+    m = 0
+    for i in range(srt.size):
+        s = srt[i]
+        if (i == 0 or s != srt[i - 1]) and st[s] == 1:
+            odd[m] = s
+            m += 1
+    anc = {np.int64(-1)}  # typed set of int64; -1 is never a slot
+    for i in range(m):
+        base = (odd[i] // k2) * k2
+        h = (odd[i] - base) // 2
+        while h >= 1 and (base + h) not in anc:  # an ancestor seen: its own are in anc too
+            anc.add(base + h)
+            h //= 2
+    out = np.empty(m, dtype=np.int64)
+    j = 0
+    for i in range(m):
+        if odd[i] not in anc:
+            out[j] = odd[i]
+            j += 1
+    return out[:j]
+
+
+@njit(**JIT)  # type: ignore[untyped-decorator]
 def _init_ranges(
     slots: NDArray[np.int64], k: int, k2: int, n: int
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:  # pragma: no cover - numba
@@ -439,8 +534,7 @@ def _open_slots(
 
 @njit(**JIT)  # type: ignore[untyped-decorator]
 def _step_and_open(
-    key: NDArray[np.uint8],
-    perm: NDArray[np.int32],
+    pk: NDArray[np.uint8],
     st: NDArray[np.int8],
     slot: NDArray[np.int64],
     lo: NDArray[np.int64],
@@ -452,6 +546,6 @@ def _step_and_open(
 ) -> tuple[NDArray[np.int64], NDArray[np.int32]]:  # pragma: no cover - numba
     """One round of Bob's searches in one call: :func:`_search_step` with Alice's answer,
     then :func:`_open_slots` for the next query."""
-    _search_step(key, perm, st, slot, lo, hi, act, alice_left, k2, reuse)
+    _search_step(pk, st, slot, lo, hi, act, alice_left, k2, reuse)
     nxt, sl = _open_slots(st, slot, lo, hi, k2, reuse)
     return nxt, sl

@@ -18,7 +18,11 @@ Protocol (Bob drives, Alice answers; only Alice's parities leak, one bit each �
 Martinez-Mateo 2015, Sec. 2): Alice sends ``cascade/setup`` (n, variant, Q, permutation seed:
 public); for each pass Bob asks ``cascade/next`` and Alice sends the parities of all blocks;
 Bob's binary searches run in parallel over all odd blocks of one pass — per round one
-``cascade/query`` (ranges) and one ``cascade/answer`` (Alice's parities). Bob's requests
+``cascade/query`` (the pass and the searched nodes' int32 slots) and one ``cascade/answer``
+(Alice's parities, packed), both as raw frames (:func:`~.messages.encode_raw`: no message
+objects on the per-round path; authenticated and counted like every frame). Bob keeps a copy
+of his key in each pass's order (``_gather``, kept current on every flip), so his range
+parities are XORs over contiguous bytes. Bob's requests
 disclose which blocks hold an odd number of errors, which is independent of Alice's key and
 so is not counted (standard accounting, Brassard–Salvail Sec. 3). The permutations come from
 a public seed (``_cascade_perms``: fresh per frame, or fixed per session and cached). The
@@ -30,18 +34,18 @@ from __future__ import annotations
 import math
 from collections.abc import Generator
 from dataclasses import dataclass, field
+from struct import Struct
 from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from qlight.qkd.postprocess._cascade_kernels import (
-    _ancestors,
-    _apply_flips,
-    _block_parities,
-    _chain_candidates,
+    _flip_pass,
+    _gather_blocks,
     _init_ranges,
     _inverse,
+    _minimal_odd,
     _open_slots,
     _prefix_xor,
     _slot_parities,
@@ -50,13 +54,14 @@ from qlight.qkd.postprocess._cascade_kernels import (
 from qlight.qkd.postprocess._cascade_perms import PermutationCache, pass_permutation
 from qlight.qkd.postprocess.channel import AuthenticatedChannel
 from qlight.qkd.postprocess.errors import ProtocolAbort
-from qlight.qkd.postprocess.messages import Message, bits_message, public_message
+from qlight.qkd.postprocess.messages import RawFrame, bits_message, public_message
 
 __all__ = ["CascadeReconciler", "block_sizes"]
 
 Variant = Literal["original", "optimized"]
 _MIN_Q = 1e-5
 _MAX_N = 1 << 31
+_U32 = Struct("<I")
 
 
 def block_sizes(variant: Variant, qber: float, n: int) -> list[int]:
@@ -71,20 +76,29 @@ def block_sizes(variant: Variant, qber: float, n: int) -> list[int]:
     return [max(1, min(k, half)) for k in sizes]
 
 
-def _answer(msg: Message, px: dict[int, NDArray[np.uint8]], sizes: list[int], n: int) -> Message:
-    """Alice's parities of the left halves of the queried nodes of one pass."""
-    p = int(msg.meta.get("pass", -1))
+def _query(p: int, slots: NDArray[np.int32]) -> bytes:
+    """Payload of Bob's ``cascade/query`` raw frame: the pass (u32) and the slots (int32),
+    little-endian."""
+    return _U32.pack(p) + slots.astype("<i4", copy=False).tobytes()
+
+
+def _answer(
+    payload: bytes, px: dict[int, NDArray[np.uint8]], sizes: list[int], n: int
+) -> tuple[bytes, int]:
+    """Alice's parities of the left halves of the queried nodes of one pass: the packed
+    bits (payload of her ``cascade/answer`` raw frame) and their number (the leak)."""
+    if len(payload) < 8 or len(payload) % 4:
+        raise ProtocolAbort("alice: malformed parity query")
+    (p,) = _U32.unpack_from(payload)
     if p not in px:
         raise ProtocolAbort(f"alice: query for pass {p} before its parities")
-    slots = msg.array("slot")
-    if slots.dtype.kind not in "iu" or slots.size == 0:
-        raise ProtocolAbort("alice: malformed parity query")
+    slots = np.frombuffer(payload, dtype="<i4", offset=4)
     k = sizes[p]
     k2 = 2 * (1 << max(k - 1, 0).bit_length())
-    out, ok = _slot_parities(px[p], slots, k, k2, n)  # int32 or int64 slots
+    out, ok = _slot_parities(px[p], slots, k, k2, n)
     if not ok:
         raise ProtocolAbort("alice: parity query out of range")
-    return Message("cascade/answer", {}, {}, {"parities": out}, int(out.size))  # 1 bit each
+    return np.packbits(out).tobytes(), int(out.size)  # 1 bit of leak each
 
 
 @dataclass(frozen=True)
@@ -182,14 +196,16 @@ class CascadeReconciler:
         px: dict[int, NDArray[np.uint8]] = {}
         while True:
             yield
-            msg = channel.recv()
-            if msg.kind == "cascade/done":
+            msg = channel.recv_any()
+            if isinstance(msg, RawFrame):  # the lean per-round path
+                if msg.kind != "cascade/query":
+                    raise ProtocolAbort(f"alice: unexpected raw frame {msg.kind!r}")
+                channel.send_raw("cascade/answer", *_answer(msg.payload, px, sizes, n))
+            elif msg.kind == "cascade/done":
                 channel.send_transcript_tag()
                 yield
                 channel.check_transcript_tag()
                 return key
-            if msg.kind == "cascade/query":
-                channel.send(_answer(msg, px, sizes, n))
             elif msg.kind == "cascade/next":
                 p = int(msg.meta.get("pass", -1))
                 if not 0 <= p < len(sizes):
@@ -248,8 +264,11 @@ class CascadeReconciler:
 
 
 class _Pass:
-    def __init__(self, perm: NDArray[np.int32], inv: NDArray[np.int32], k: int) -> None:
+    def __init__(
+        self, perm: NDArray[np.int32], inv: NDArray[np.int32], k: int, pk: NDArray[np.uint8]
+    ) -> None:
         self.perm = perm
+        self.pk = pk  # Bob's key in this pass's order, kept current (_apply_flips)
         self.inv = inv
         self.k = k
         self.k2 = 2 * (1 << max(k - 1, 0).bit_length())
@@ -273,10 +292,11 @@ class _BobState:
         k: int,
         alice_par: NDArray[np.uint8],
     ) -> None:
-        ps = _Pass(perm, inv, k)
+        pk, bob_par = _gather_blocks(self.key, perm, k)
+        ps = _Pass(perm, inv, k, pk)
         if alice_par.size != ps.nb:
             raise ProtocolAbort(f"bob: {alice_par.size} block parities, expected {ps.nb}")
-        err = alice_par ^ _block_parities(self.key, perm, k)
+        err = alice_par ^ bob_par
         roots = np.arange(ps.nb, dtype=np.int64) * ps.k2 + 1
         ps.st[roots] = err.astype(np.int8)
         ps.pending.append(roots[err == 1])
@@ -303,9 +323,8 @@ class _BobState:
     @staticmethod
     def _minimal(ps: _Pass) -> NDArray[np.int64]:
         """Pending nodes still odd, without those that have a pending odd descendant."""
-        cand = np.unique(np.concatenate(ps.pending))
-        odd = cand[ps.st[cand] == 1]
-        out: NDArray[np.int64] = odd[~np.isin(odd, _ancestors(odd, ps.k2))]
+        cand = ps.pending[0] if len(ps.pending) == 1 else np.concatenate(ps.pending)
+        out: NDArray[np.int64] = _minimal_odd(cand, ps.st, ps.k2)
         return out
 
     def _search(
@@ -324,19 +343,15 @@ class _BobState:
         lo, hi = _init_ranges(slots, ps.k, ps.k2, n)
         act, sl = _open_slots(ps.st, slots, lo, hi, ps.k2, self.reuse)
         while act.size:
-            channel.send(Message("cascade/query", {"pass": p}, {"slot": sl}, {}, 0))
-            a_par = channel.recv("cascade/answer").array("parities")
-            if a_par.size != act.size:
+            channel.send_raw("cascade/query", _query(p, sl), 0)
+            raw = channel.recv_raw("cascade/answer")
+            if len(raw) != (act.size + 7) // 8:
                 raise ProtocolAbort("bob: answer size does not match the query")
-            act, sl = _step_and_open(
-                self.key, ps.perm, ps.st, slots, lo, hi, act, a_par, ps.k2, self.reuse
-            )
+            a_par = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), count=act.size)
+            act, sl = _step_and_open(ps.pk, ps.st, slots, lo, hi, act, a_par, ps.k2, self.reuse)
         return np.unique(ps.perm[lo]).astype(np.int64)
 
     def _flip(self, bits: NDArray[np.int64]) -> None:
         self.key[bits] ^= 1
-        for ps in self.passes:
-            _apply_flips(ps.st, ps.inv, ps.k, ps.k2, bits)
-        for ps in self.passes:
-            cand = _chain_candidates(ps.st, ps.inv, ps.k, ps.k2, bits)
-            ps.pending.append(cand[cand >= 0])
+        for ps in self.passes:  # flips, then the deepest odd known node per flipped bit
+            ps.pending.append(_flip_pass(ps.st, ps.pk, ps.inv, ps.k, ps.k2, bits))

@@ -49,7 +49,14 @@ import numpy as np
 from qlight.errors import ParameterError
 from qlight.qkd.postprocess._mac_kernels import poly_hash_fast
 from qlight.qkd.postprocess.errors import AuthenticationError, ChannelTimeout, ProtocolAbort
-from qlight.qkd.postprocess.messages import ABORT, Message, decode, encode
+from qlight.qkd.postprocess.messages import (
+    ABORT,
+    Message,
+    RawFrame,
+    decode_any,
+    encode,
+    encode_raw,
+)
 
 __all__ = [
     "AuthenticatedChannel",
@@ -258,7 +265,14 @@ class AuthenticatedChannel:
 
     def send(self, msg: Message) -> None:
         """Authenticate and send ``msg``; its leak is added to the ledger."""
-        body = encode(msg)
+        self._send_body(encode(msg), msg.kind, msg.leaked_bits)
+
+    def send_raw(self, kind: str, payload: bytes, leaked_bits: int) -> None:
+        """Authenticate and send a raw frame (:func:`~.messages.encode_raw`: the lean path for
+        small per-round messages); ``leaked_bits`` is added to the ledger."""
+        self._send_body(encode_raw(kind, payload, leaked_bits), kind, leaked_bits)
+
+    def _send_body(self, body: bytes, kind: str, leaked_bits: int) -> None:
         led = self.ledger
         if self._defer_send:
             self._tx_log.append(struct.pack(">I", len(body)) + body)
@@ -271,11 +285,31 @@ class AuthenticatedChannel:
             led.auth_bytes_used += _TAG
         self._seq_send += 1
         led.messages_sent += 1
-        led.leaked_bits_sent += msg.leaked_bits
-        led.leaked_by_kind[msg.kind] = led.leaked_by_kind.get(msg.kind, 0) + msg.leaked_bits
+        led.leaked_bits_sent += leaked_bits
+        led.leaked_by_kind[kind] = led.leaked_by_kind.get(kind, 0) + leaked_bits
 
     def recv(self, kind: str | None = None) -> Message:
-        """Receive, authenticate and decode the next message.
+        """Receive, authenticate and decode the next message (not a raw frame).
+
+        Raises as :meth:`recv_any`, and :class:`ProtocolAbort` for a raw frame.
+        """
+        msg = self.recv_any(kind)
+        if not isinstance(msg, Message):
+            raise ProtocolAbort(f"{self.name}: expected a message, received raw {msg.kind!r}")
+        return msg
+
+    def recv_raw(self, kind: str) -> bytes:
+        """Receive the next frame, which must be a raw frame of ``kind``; its payload.
+
+        Raises as :meth:`recv_any`, and :class:`ProtocolAbort` for a :class:`Message`.
+        """
+        msg = self.recv_any(kind)
+        if not isinstance(msg, RawFrame):
+            raise ProtocolAbort(f"{self.name}: expected a raw {kind!r} frame")
+        return msg.payload
+
+    def recv_any(self, kind: str | None = None) -> Message | RawFrame:
+        """Receive, authenticate and decode the next message or raw frame.
 
         Raises
         ------
@@ -303,7 +337,7 @@ class AuthenticatedChannel:
         self.ledger.messages_received += 1
         if self._defer_recv:
             try:
-                msg = decode(body)
+                msg = decode_any(body)
             except ProtocolAbort:
                 # an honest peer never sends a malformed frame: under the transcript MAC
                 # this is a modified frame that no per-frame tag caught
@@ -312,8 +346,8 @@ class AuthenticatedChannel:
                     "(malformed frame under the transcript MAC)"
                 ) from None
         else:
-            msg = decode(body)
-        if msg.kind == ABORT:
+            msg = decode_any(body)
+        if msg.kind == ABORT and isinstance(msg, Message):
             raise ProtocolAbort(f"peer aborted: {msg.meta.get('reason', 'no reason given')}")
         if kind is not None and msg.kind != kind:
             raise ProtocolAbort(f"{self.name}: expected {kind!r}, received {msg.kind!r}")

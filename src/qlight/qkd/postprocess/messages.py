@@ -17,6 +17,12 @@ decimal text); the number of arrays (u8); per array its name (u8 length + UTF-8)
 code (u8) and its element count (u64); then the raw array bytes (little-endian). Arrays of
 dtype ``"bits"`` (0/1 values) travel packed, 8 per byte. (The first version, ``QLM1``, had
 a JSON header; parsing it cost ≈ 10 µs per message, a tenth of a Cascade round trip.)
+
+Raw frames (:class:`RawFrame`, :func:`encode_raw`) are the lean path for the many small
+messages of an interactive protocol (Cascade's per-round queries and answers): ``b"QLR1"``,
+leaked bits (u64), the kind (u8 length + UTF-8), then one opaque payload that the protocol
+packs and parses itself. No Python object per array, no metadata dictionary; they are
+authenticated and counted in the ledger exactly like :class:`Message` frames.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,7 +38,17 @@ from numpy.typing import NDArray
 from qlight.errors import ParameterError
 from qlight.qkd.postprocess.errors import ProtocolAbort
 
-__all__ = ["ABORT", "Message", "bits_message", "decode", "encode", "public_message"]
+__all__ = [
+    "ABORT",
+    "Message",
+    "RawFrame",
+    "bits_message",
+    "decode",
+    "decode_any",
+    "encode",
+    "encode_raw",
+    "public_message",
+]
 
 #: Kind of the message a party sends when it aborts; ``meta["reason"]`` says why.
 ABORT = "abort"
@@ -241,3 +257,37 @@ def decode(data: bytes) -> Message:
         return Message(kind, meta, arrays, bits, int(leak))
     except (ValueError, KeyError, TypeError, struct.error, UnicodeDecodeError) as exc:
         raise ProtocolAbort(f"malformed message ({exc})") from None
+
+
+_RAW_MAGIC = b"QLR1"
+_LEAK = struct.Struct(">Q")
+
+
+class RawFrame(NamedTuple):
+    """A frame with one opaque payload (the lean path, see the module docstring)."""
+
+    kind: str
+    leaked_bits: int
+    payload: bytes
+
+
+def encode_raw(kind: str, payload: bytes, leaked_bits: int) -> bytes:
+    """Serialise a raw frame; ``leaked_bits`` as for :class:`Message` (bits disclosed)."""
+    if type(leaked_bits) is not int or not 0 <= leaked_bits < 1 << 64:
+        raise ParameterError("leaked_bits", leaked_bits, "must be an integer in [0, 2^64)")
+    return b"".join((_RAW_MAGIC, _LEAK.pack(leaked_bits), _short(kind, "kind"), payload))
+
+
+def decode_any(data: bytes) -> Message | RawFrame:
+    """:func:`decode` a message, or parse a raw frame; malformed: :class:`ProtocolAbort`."""
+    if data[:4] != _RAW_MAGIC:
+        return decode(data)
+    if len(data) < 13 or len(data) < 13 + data[12]:
+        raise ProtocolAbort("malformed message (truncated raw frame)")
+    (leak,) = _LEAK.unpack_from(data, 4)
+    end = 13 + data[12]
+    try:
+        kind = data[13:end].decode()
+    except UnicodeDecodeError as exc:
+        raise ProtocolAbort(f"malformed message ({exc})") from None
+    return RawFrame(kind, int(leak), data[end:])
