@@ -60,6 +60,11 @@ def test_with_turnover_a_bleached_target_is_detected_and_replaced(tmp_path: Path
         # a gone target must be answered by a switch, a live one by a return
         assert c["outcome"] == ("switched" if c["target_gone"] else "returned")
         assert c["same_emitter"] is True
+        # a switch to a pre-qualified candidate (first boot or top-up) needs no refill
+        # scan and no g2(0): within the 30 s goal; the top-up ran after every cycle
+        assert c["sim_time_to_photons_s"] < 30.0
+        assert c["sim_topup_s"] > 0.0
+        assert c["topup_compute_s"] >= 0.0
     assert out["summary"]["n_switched"] == sum(gone)
 
 

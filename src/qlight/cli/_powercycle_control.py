@@ -21,6 +21,20 @@ this module keeps the harness's candidate list (the device keeps its registry):
   scans 8, then 16, then 30 µm of PL around the old target (0.1 µm pixels, 0.25 ms dwell)
   until one finds new spots (positions already tried are not re-added); those are tried
   with a sequential g2(0) qualification.
+* **Top-up after photons** (:meth:`PowerCycleController.top_up`, called by the harness
+  *after* it has recorded the time to photons, so it is not part of it): at 30 %
+  turnover the qualified list halves about every two cycles, and once all of it has
+  bleached a switch needs a refill scan and a g2(0) of a new spot (up to 70 s). So after
+  each successful cycle every qualified candidate not seen this cycle is probed (the
+  1.2 µm short scan, ≈ 0.15 s of photons; gone ones are dropped), and while fewer than
+  ``n_keep`` (6) remain, unqualified candidates — then new spots of an 8/16 µm PL scan
+  around the target — are qualified (refocus + sequential g2(0) + ZPL, as at first
+  boot, at most ``max_topup_tries`` per cycle); finally the stage returns to the target
+  (refocus). With six live qualified candidates a switch finds none alive only when all
+  six bleach in one cycle (0.3⁶ ≈ 7·10⁻⁴). **Simplification:** the top-up moves the
+  focus off the target, so emission pauses for its duration (reported per cycle as
+  ``sim_topup_s``); a device would do it in an idle window or on a second
+  excitation/collection path, not modelled here.
 """
 
 from __future__ import annotations
@@ -41,7 +55,7 @@ from qlight.mapping.autoreturn import (
 )
 from qlight.mapping.detect import detect_and_localize
 from qlight.mapping.qualify import fit_zpl_nm
-from qlight.mapping.refocus import RefocusResult, refocus
+from qlight.mapping.refocus import RefocusResult, refocus, refocus_xy
 from qlight.mapping.registration import ConstellationConfig, Registration, RegistrationFailed
 from qlight.mapping.similarity import Similarity2D
 
@@ -57,6 +71,8 @@ _REFILL_WIDTHS_M = (8e-6, 16e-6, 30e-6)
 _REFILL_DWELL_S = 0.25e-3
 #: Longest g2(0) acquisition of the first-boot qualification (sequential, stops when clear).
 _QUALIFY_MAX_S = 30.0
+#: PL scan widths around the target when the top-up runs out of unqualified candidates.
+_TOPUP_WIDTHS_M = (8e-6, 16e-6)
 
 
 @dataclass(slots=True)
@@ -89,6 +105,8 @@ class PowerCycleController:
         max_candidates: int = 12,
         n_qualified: int = 8,
         max_qualify_tries: int = 16,
+        n_keep: int = 6,
+        max_topup_tries: int = 6,
     ) -> None:
         self.ins = ins
         self.size = size
@@ -98,6 +116,10 @@ class PowerCycleController:
         )
         self.n_qualified = n_qualified
         self.max_qualify_tries = max_qualify_tries
+        self.n_keep = n_keep
+        self.max_topup_tries = max_topup_tries
+        #: registration of the last successful cycle (the top-up's frame)
+        self.reg: Registration | None = None
         self.psf_sigma_m = ins.scanner.psf_fwhm_m / (2.0 * math.sqrt(2.0 * math.log(2.0)))
         self.prior = Similarity2D.identity()
         self.z_ref = 0.0
@@ -222,6 +244,7 @@ class PowerCycleController:
         res, _ = self._refocus_at(reg, first)
         self._adopt(reg, first, res, first.zpl_nm)
         self.candidates = qualified + spots
+        self.reg = reg
         return res
 
     def _refill(
@@ -254,6 +277,7 @@ class PowerCycleController:
             return CycleOutcome("failed", out.reason, detail=out)
         reg = out.registration
         self.z_surf, self.prior = out.z_surface_m, reg.transform  # only successful cycles chain
+        self.reg = reg
         done = {a.key for a in out.attempts}
         for a in out.attempts:
             if a.outcome != "verified":
@@ -268,3 +292,59 @@ class PowerCycleController:
         if out.outcome == "returned":
             return CycleOutcome("returned", "", out.refocus, [], out)
         return CycleOutcome("switched", gone[0], out.refocus, gone, out)
+
+    def _probe(self, reg: Registration, c: Candidate) -> bool:
+        """Short scan at a candidate's prediction (as :func:`acquire`'s probe): still there?"""
+        xp, yp = reg.transform.apply(c.x_chip_m, c.y_chip_m)
+        cfg = self.config
+        p = refocus_xy(
+            self.ins.stage, self.ins.scanner, float(xp), float(yp), self.z_surf + c.depth_m,
+            size_m=cfg.probe_size_m, step_m=cfg.probe_step_m, dwell_s=cfg.probe_dwell_s,
+            max_shift_m=cfg.position_gate_m,
+        )  # fmt: skip
+        return p.ok
+
+    def top_up(self) -> int:
+        """After photons started: probe, re-qualify, return to the target (module docstring).
+
+        Returns the number of live qualified candidates afterwards. Does nothing after a
+        failed cycle (no frame) and never changes the target.
+        """
+        reg, target = self.reg, self.target
+        if reg is None or target is None:
+            return 0
+        drop: set[str] = set()
+        for c in self.candidates:
+            if c.qualified and self.seen.get(c.key, -1) < self.n_cycle:
+                if self._probe(reg, c):
+                    self.seen[c.key] = self.n_cycle
+                else:
+                    drop.add(c.key)
+                    self.tried.append((c.x_chip_m, c.y_chip_m))
+        self.candidates = [c for c in self.candidates if c.key not in drop]
+        n_live = sum(c.qualified for c in self.candidates)
+        widths = list(_TOPUP_WIDTHS_M)
+        tries = 0
+        while n_live < self.n_keep and tries < self.max_topup_tries:
+            pool = [c for c in self.candidates if not c.qualified]
+            if not pool:
+                if not widths:
+                    break
+                pool = self._scan_spots(
+                    reg, target.x_chip_m, target.y_chip_m, widths.pop(0), _REFILL_DWELL_S
+                )
+                self.candidates += pool
+                if not pool:
+                    continue
+            c = pool[0]
+            tries += 1
+            self.candidates.remove(c)
+            q = self._qualify(reg, c) if self._probe(reg, c) else None
+            if q is None:
+                self.tried.append((c.x_chip_m, c.y_chip_m))
+                continue
+            self.seen[q.key] = self.n_cycle
+            self.candidates.insert(0, q)
+            n_live += 1
+        self._refocus_at(reg, target)  # back on the target: emission resumes
+        return n_live
