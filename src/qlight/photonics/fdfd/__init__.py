@@ -8,6 +8,8 @@ factor, collection into an NA and far field. See docs/photonics-fdfd.md.
 * :mod:`.operator` — the sparse Maxwell operator of order m, axis conditions, ε smoothing;
 * :mod:`.source` — on-axis dipoles (h: m = +1, v: m = 0);
 * :mod:`.solve` — direct sparse solve, fields, source power, Poynting fluxes;
+* :mod:`.ordering` — geometric nested-dissection ordering for SuperLU;
+* :mod:`.pardiso` — optional MKL PARDISO fast path;
 * :mod:`.farfield` — plane-to-far-field transform, power into an NA, pattern;
 * :mod:`.results` — :func:`axisymmetric_emission` and convergence studies.
 """
@@ -15,6 +17,8 @@ factor, collection into an NA and far field. See docs/photonics-fdfd.md.
 from qlight.photonics.fdfd.farfield import PlaneSpectrum, plane_spectrum
 from qlight.photonics.fdfd.grid import BorGrid, make_grid
 from qlight.photonics.fdfd.operator import BorOperator, assemble, component_epsilon
+from qlight.photonics.fdfd.ordering import grid_coordinates, nested_dissection
+from qlight.photonics.fdfd.pardiso import pardiso_available
 from qlight.photonics.fdfd.results import (
     AxisymmetricEmission,
     OrientationResult,
@@ -39,7 +43,10 @@ __all__ = [
     "bulk_power",
     "component_epsilon",
     "convergence_study",
+    "grid_coordinates",
     "make_grid",
+    "nested_dissection",
+    "pardiso_available",
     "plane_spectrum",
     "solve_dipole",
 ]

@@ -115,7 +115,12 @@ def _bulk_structure(mat: Material) -> AxisymmetricStructure:
 
 @functools.lru_cache(maxsize=32)
 def bulk_power(
-    mat: Material, wavelength_nm: float, resolution_nm: float, orientation: str, pml_nm: float
+    mat: Material,
+    wavelength_nm: float,
+    resolution_nm: float,
+    orientation: str,
+    pml_nm: float,
+    solver: str = "auto",
 ) -> float:
     """Source power of the dipole in the bulk of ``mat`` on a grid of the same spacing.
 
@@ -135,7 +140,7 @@ def bulk_power(
         pml_nm=pml_nm,
     )
     s = _bulk_structure(mat)
-    return solve_dipole(s, grid, axis_dipole(grid, orientation, 0.0)).source_power
+    return solve_dipole(s, grid, axis_dipole(grid, orientation, 0.0), solver=solver).source_power
 
 
 def _grid_for(
@@ -176,8 +181,12 @@ def axisymmetric_emission(
     margin_below_nm: float | None = None,
     plane_above_nm: float | None = None,
     pml_nm: float | None = None,
+    solver: str = "auto",
 ) -> AxisymmetricEmission:
     """Purcell factor, collection into ``na`` and far field of an on-axis dipole (FDFD).
+
+    ``solver`` picks the sparse backend (:func:`~qlight.photonics.fdfd.solve.solve_dipole`):
+    ``"auto"`` (MKL PARDISO when installed, else SuperLU), ``"pardiso"`` or ``"superlu"``.
 
     Raises
     ------
@@ -224,9 +233,9 @@ def axisymmetric_emission(
         t0 = time.perf_counter()
         grid, z_plane = _grid_for(structure, lam, resolution_nm, o, rmax, below, above, pml)
         sol: BorSolution = solve_dipole(
-            structure, grid, axis_dipole(grid, o, structure.emitter_z_nm)
+            structure, grid, axis_dipole(grid, o, structure.emitter_z_nm), solver=solver
         )
-        p_bulk = bulk_power(emitter, lam, resolution_nm, o, pml)
+        p_bulk = bulk_power(emitter, lam, resolution_nm, o, pml, solver)
         spec = plane_spectrum(sol, z_plane, n_top)
         theta, pattern = spec.pattern()
         results[o] = OrientationResult(
