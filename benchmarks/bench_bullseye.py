@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -42,12 +41,8 @@ LAM, NA = 650.0, 0.9
 
 
 def _machine(load: float) -> str:
-    return (
-        f"{_docs.cpu_model()}, {os.cpu_count()} logical CPUs shared with other jobs (SuperLU "
-        f"uses one), load average {load:.1f} during the run, {platform.system()} "
-        f"{platform.release()}, Python {platform.python_version()}, numpy {np.__version__}, "
-        f"scipy {scipy.__version__}"
-    )
+    note = f"shared with other jobs, load average {load:.1f} during the run"
+    return _docs.machine(note, np, scipy)
 
 
 def run(args: argparse.Namespace) -> str:

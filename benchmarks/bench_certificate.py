@@ -11,8 +11,6 @@ Writes the ``HL`` section of ``docs/benchmarks.md``.
 
 from __future__ import annotations
 
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -22,9 +20,11 @@ from scipy import optimize
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from tests.characterization_twin import BACKGROUND_CPS, irf_sigma_ps, simulate_cw  # noqa: E402
 
+import _docs  # noqa: E402
 from qlight.characterization.certificate import CertificateSettings, characterize_tags  # noqa: E402
 from qlight.characterization.g2fit import g2_model_cw  # noqa: E402
 from qlight.characterization.report import render_html  # noqa: E402
@@ -69,13 +69,11 @@ def main() -> None:
 
     t_lsq = _best(lsq)
     g = cert.results["g2_0_raw"]
-    cpu = platform.processor() or platform.machine()
     rows = [
         BEGIN,
         "## Characterization certificate (issue 6, engineer HL)",
         "",
-        f"Machine: {cpu}, {os.cpu_count()} logical CPUs (shared), Python "
-        f"{platform.python_version()}, numpy {np.__version__}. Best of 3.",
+        f"Machine: {_docs.machine('shared', np)}. Best of 3.",
         f"Record: {n_tags:,} tags (CW twin, 4.4 s), g2 window ±{settings.g2_window_ps / 1e3:g} ns"
         f" in {settings.g2_bin_ps} ps bins.",
         "",

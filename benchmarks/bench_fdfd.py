@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -169,13 +168,9 @@ def run() -> list[tuple[str, float, str]]:
 
 
 def _machine() -> str:
-    cpu = _docs.cpu_model()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (
-        f"{cpu}, {os.cpu_count()} logical CPUs (SuperLU uses one, PARDISO all), load "
-        f"average {load:.1f} during the run, {platform.system()} {platform.release()}, Python "
-        f"{platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}"
-    )
+    note = f"SuperLU uses one, PARDISO all; load average {load:.1f} during the run"
+    return _docs.machine(note, np, scipy)
 
 
 def table(rows: list[tuple[str, float, str]]) -> str:
