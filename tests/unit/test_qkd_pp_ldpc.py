@@ -12,12 +12,12 @@ from qlight.qkd.postprocess.errors import ProtocolAbort
 from qlight.qkd.postprocess.ldpc import (
     MOTHER_RATES,
     LdpcReconciler,
-    binary_entropy,
     choose_rate,
     make_code,
     syndrome,
 )
 from qlight.qkd.postprocess.reconcile import reconcile
+from qlight.qkd.theory import binary_entropy
 
 
 def _pair(n: int, q: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -26,31 +26,23 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from qlight.cli._output import cli_errors, fail, print_json, progress
+from qlight.cli._output import cli_errors, print_json, progress
 from qlight.errors import ParameterError
 from qlight.qkd.postprocess.cascade import CascadeReconciler
 from qlight.qkd.postprocess.channel import channel_pair
+from qlight.qkd.postprocess.pipeline import METHODS, make_reconciler
 from qlight.qkd.postprocess.reconcile import Reconciler, binary_entropy, reconcile
 from qlight.qkd.postprocess.verification import verify
 
 __all__ = ["qkd_reconcile", "run_reconcile"]
 
-METHODS = ("cascade", "cascade-opt", "ldpc")
+MIN_FRAME_BITS = 64  # shortest frame reconciled; a shorter remainder is dropped
 
 
 def _reconciler(method: str) -> Reconciler:
-    if method == "cascade":
-        return CascadeReconciler("original")
-    if method == "cascade-opt":
-        return CascadeReconciler("optimized")
-    if method == "ldpc":
-        try:
-            from qlight.qkd.postprocess.ldpc import LdpcReconciler
-        except ImportError as exc:
-            fail(f"--method ldpc is not available in this installation ({exc})")
-        rec: Reconciler = LdpcReconciler()
-        return rec
-    raise ParameterError("--method", method, f"must be one of {', '.join(METHODS)}")
+    if method not in METHODS:
+        raise ParameterError("--method", method, f"must be one of {', '.join(METHODS)}")
+    return make_reconciler(method)
 
 
 def _warm_up(rec: Reconciler, qber: float, transport: str) -> None:
@@ -79,10 +71,10 @@ def run_reconcile(
     """Run the simulation described in the module docstring; return the summary dict."""
     if not (math.isfinite(qber) and 0.0 < qber < 0.5):
         raise ParameterError("--qber", qber, "must be in (0, 0.5)")
-    if bits < 64:
-        raise ParameterError("--bits", bits, "must be >= 64")
-    if not frame_bits >= 64:
-        raise ParameterError("--frame-bits", frame_bits, "must be >= 64")
+    if bits < MIN_FRAME_BITS:
+        raise ParameterError("--bits", bits, f"must be >= {MIN_FRAME_BITS}")
+    if frame_bits < MIN_FRAME_BITS:
+        raise ParameterError("--frame-bits", frame_bits, f"must be >= {MIN_FRAME_BITS}")
     if transport not in ("inprocess", "tcp"):
         raise ParameterError("--transport", transport, "must be inprocess or tcp")
     rec = _reconciler(method)
@@ -93,7 +85,7 @@ def run_reconcile(
         rec = dataclasses.replace(rec, session_seed=int(rng.integers(0, 1 << 62)))
     frame = min(frame_bits, bits)
     sizes = [frame] * (bits // frame)
-    if bits % frame >= 64:
+    if bits % frame >= MIN_FRAME_BITS:
         sizes.append(bits % frame)
     # Cascade over the in-process transport runs both parties in this one thread
     # (``inline=True``): the same messages, and ``throughput_mbit_s`` is a one-core figure.

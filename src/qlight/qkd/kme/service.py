@@ -155,8 +155,9 @@ class KmeService:
             self.config, master, slave, number=number, size=size,
             additional_slaves=additional_slaves, extension_mandatory=extension_mandatory,
         )  # fmt: skip
-        remote = [s for s in req.slaves if s in self.config.peer_saes]
-        local = [s for s in req.slaves if s not in self.config.peer_saes]
+        peer_saes = self.config.peer_saes  # a property: a new frozenset on every access
+        remote = [s for s in req.slaves if s in peer_saes]
+        local = [s for s in req.slaves if s not in peer_saes]
         if remote and self.peer is None:
             raise ServiceUnavailableError("the peer KME is not connected")
         future: asyncio.Future[KeyContainer] = asyncio.get_running_loop().create_future()
@@ -238,15 +239,16 @@ class KmeService:
         peer = self.config.peer
         if peer is None or peer_cn != peer.cn or batch.kme_id != peer.kme_id:
             raise UnauthorizedError("not the peer KME")
+        peer_saes, served = self.config.peer_saes, self.config.served_saes  # built once
         items = []
         ids: list[str] = []
         for m in batch.reservations:
             if m.kme_id != peer.kme_id:
                 raise UnauthorizedError("not the peer KME")
-            if m.master_SAE_ID not in self.config.peer_saes:
+            if m.master_SAE_ID not in peer_saes:
                 raise BadRequestError(f"master {m.master_SAE_ID!r} is not served by the peer KME")
             for s in m.slave_SAE_IDs:
-                if s not in self.config.served_saes:
+                if s not in served:
                     raise BadRequestError(f"slave {s!r} is not served by this KME")
             ids += check_key_ids([k.key_ID for k in m.keys])
             items.append((plan_of(m), peer.kme_id, m.master_SAE_ID, m.slave_SAE_IDs))

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qlight.qkd.link.records import FLAG_AFTERPULSE, FLAG_DOUBLE, LinkRecord
+from qlight.qkd.theory.result import binary_entropy
 
 __all__ = [
     "IntensityStats",
@@ -44,14 +45,6 @@ __all__ = [
 
 #: QBER above which BB84 with one-way post-processing gives no key (Shor–Preskill 11 %).
 QBER_LIMIT = 0.11
-
-
-def binary_entropy(x: float) -> float:
-    """h(x) = −x log2 x − (1 − x) log2(1 − x), with h(0) = h(1) = 0; x clipped to [0, 1]."""
-    x = min(max(x, 0.0), 1.0)
-    if x in (0.0, 1.0):
-        return 0.0
-    return -x * math.log2(x) - (1.0 - x) * math.log2(1.0 - x)
 
 
 def _ratio(k: int, n: int) -> tuple[float, float]:

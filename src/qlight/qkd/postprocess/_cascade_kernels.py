@@ -448,35 +448,14 @@ def _search_step(
 
 
 @njit(**JIT)  # type: ignore[untyped-decorator]
-def _ancestors(slots: NDArray[np.int64], k2: int) -> NDArray[np.int64]:  # pragma: no cover
-    """Every proper ancestor (global slot) of every given node (with repeats)."""
-    cnt = 0
-    for i in range(slots.size):
-        h = (slots[i] % k2) // 2
-        while h >= 1:
-            cnt += 1
-            h //= 2
-    out = np.empty(cnt, dtype=np.int64)
-    j = 0
-    for i in range(slots.size):
-        base = (slots[i] // k2) * k2
-        h = (slots[i] - base) // 2
-        while h >= 1:
-            out[j] = base + h
-            j += 1
-            h //= 2
-    return out
-
-
-@njit(**JIT)  # type: ignore[untyped-decorator]
 def _minimal_odd(
     cand: NDArray[np.int64], st: NDArray[np.int8], k2: int
 ) -> NDArray[np.int64]:  # pragma: no cover - numba
     """The distinct nodes (global slots) of ``cand`` whose error parity is odd and that have
     no odd descendant in ``cand``, sorted: where Bob's next binary searches start.
 
-    Same result as ``odd[~isin(odd, _ancestors(odd, k2))]`` with ``odd`` the sorted
-    distinct odd entries (the former NumPy code), in one pass and one hash set.
+    Walks each odd node's ancestors (``base + h // 2**j``) once, stopping at one already
+    seen, so the whole set costs one hash set and one pass.
     """
     srt = np.sort(cand)
     odd = np.empty(srt.size, dtype=np.int64)

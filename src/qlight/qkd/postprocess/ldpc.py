@@ -30,7 +30,6 @@ not optimised ones.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
@@ -43,6 +42,7 @@ from qlight.errors import ParameterError
 from qlight.qkd.postprocess.channel import AuthenticatedChannel
 from qlight.qkd.postprocess.errors import ProtocolAbort
 from qlight.qkd.postprocess.messages import bits_message, public_message
+from qlight.qkd.theory import binary_entropy
 
 __all__ = [
     "MOTHER_RATES",
@@ -56,13 +56,6 @@ __all__ = [
 MOTHER_RATES: tuple[float, ...] = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 _CODE_SEED = 20_260_127  # the codes are public and fixed: both parties build the same ones
 _SHORT_P = 1e-12  # prior error probability of a shortened (known) bit
-
-
-def binary_entropy(q: float) -> float:
-    """h(q) = −q log2 q − (1 − q) log2(1 − q)."""
-    if q <= 0.0 or q >= 1.0:
-        return 0.0
-    return -q * math.log2(q) - (1.0 - q) * math.log2(1.0 - q)
 
 
 @lru_cache(maxsize=32)

@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from qlight.errors import ParameterError
 from qlight.qkd.postprocess.channel import AuthenticatedChannel, run_two_party
 from qlight.qkd.postprocess.inline import run_inline
+from qlight.qkd.theory import binary_entropy
 
 __all__ = ["ReconcileResult", "Reconciler", "binary_entropy", "efficiency", "reconcile"]
 
@@ -74,13 +75,6 @@ class ReconcileResult:
     def efficiency(self, qber: float) -> float:
         """f = leaked / (n h(qber))."""
         return efficiency(self.leaked_bits, self.n_bits, qber)
-
-
-def binary_entropy(q: float) -> float:
-    """h(q) = −q log2 q − (1 − q) log2(1 − q)."""
-    if q <= 0.0 or q >= 1.0:
-        return 0.0
-    return -q * math.log2(q) - (1.0 - q) * math.log2(1.0 - q)
 
 
 def efficiency(leaked_bits: int, n_bits: int, qber: float) -> float:
