@@ -23,7 +23,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -77,6 +77,9 @@ class FakeDeviceService:
         Number of registry emitters (``E0001`` … ); the first is served.
     tick_s : float
         Wall seconds between ticks of the background thread (:meth:`start`).
+    statuses : sequence of str, optional
+        Registry status of each emitter (default: all ``qualified``); like the real service,
+        :meth:`select_emitter` rejects an emitter that is not ``qualified``.
     """
 
     def __init__(
@@ -86,7 +89,10 @@ class FakeDeviceService:
         state: DeviceState = DeviceState.POWER_ON,
         n_emitters: int = 4,
         tick_s: float = 0.05,
+        statuses: Sequence[str] | None = None,
     ) -> None:
+        if statuses is not None and len(statuses) != n_emitters:
+            raise ValueError("one status per emitter")
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -111,7 +117,7 @@ class FakeDeviceService:
                 x_um=float(xy[i, 0]),
                 y_um=float(xy[i, 1]),
                 sigma_xy_nm=1.3,
-                status="qualified",
+                status="qualified" if statuses is None else statuses[i],
                 quality=0.9 - 0.1 * i,
                 g2_0=0.1 + 0.02 * i,
                 brightness_cps=_RATE_CPS * (1.0 - 0.1 * i),
@@ -329,8 +335,11 @@ class FakeDeviceService:
 
     def select_emitter(self, emitter_id: str) -> CommandResult:
         with self._cond:
-            if emitter_id not in {e.id for e in self._emitters}:
+            status = {e.id: e.status for e in self._emitters}.get(emitter_id)
+            if status is None:
                 raise CommandRejectedError("select_emitter", f"no emitter {emitter_id!r}")
+            if status != "qualified":
+                raise CommandRejectedError("select_emitter", f"{emitter_id} is {status}")
             self._command(
                 "select_emitter",
                 (DeviceState.EMITTING, DeviceState.STANDBY, DeviceState.DEGRADED),

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from tests.fake_device_c import FakeDevice
+from tests.api_fakes import FakeDeviceService
 
+from qlight import __version__
 from qlight.api.scpi import ScpiServerHandle, start_scpi_server
 from qlight.device.service_types import DeviceState
 
@@ -14,12 +15,12 @@ pyvisa = pytest.importorskip("pyvisa")
 
 
 @pytest.fixture
-def dev() -> FakeDevice:
-    return FakeDevice(seed=5)
+def dev() -> FakeDeviceService:
+    return FakeDeviceService(5, state=DeviceState.EMITTING, n_emitters=5)
 
 
 @pytest.fixture
-def server(dev: FakeDevice) -> Iterator[ScpiServerHandle]:
+def server(dev: FakeDeviceService) -> Iterator[ScpiServerHandle]:
     h = start_scpi_server(dev, "127.0.0.1", 0)
     yield h
     h.close()
@@ -41,35 +42,36 @@ def _open(rm: pyvisa.ResourceManager, port: int) -> pyvisa.resources.MessageBase
 
 
 def test_pyvisa_session(
-    server: ScpiServerHandle, dev: FakeDevice, rm: pyvisa.ResourceManager
+    server: ScpiServerHandle, dev: FakeDeviceService, rm: pyvisa.ResourceManager
 ) -> None:
     inst = _open(rm, server.port)
     try:
-        assert inst.query("*IDN?").split(",") == ["qlight", "GaN-SPS-1", "TWIN-0001", "0.1.0"]
+        assert inst.query("*IDN?").split(",") == ["qlight", "GaN-SPS-1", "FAKE-0001", __version__]
         inst.write("*CLS")
         assert inst.query("*OPC?") == "1"
         assert inst.query("STAT?") == "EMITTING"
         rate = float(inst.query("SOURce:RATE?"))
-        assert 5e4 < rate < 2e5  # the fake's 1.2e5 ± 4e3 counts/s
+        assert rate == pytest.approx(dev.status().count_rate_cps, rel=1e-6)  # no ticker
         g2 = inst.query_ascii_values("MEAS:G2?")[0]
         lo, hi = inst.query_ascii_values("MEAS:G2:CI?")
         assert lo <= g2 <= hi
         ids = inst.query("EMIT:LIST?").replace('"', "").split(",")
-        assert ids == ["E001", "E002", "E003", "E004", "E005"]
-        inst.write('EMIT:SEL "E002"')
-        assert inst.query("EMIT?") == '"E002"'
+        assert ids == [e.id for e in dev.emitters()]
+        inst.write('EMIT:SEL "E0002"')
+        assert inst.query("EMIT?") == '"E0002"'
         inst.write("SYST:STBY")
         assert inst.query("STAT?") == "STANDBY"
         inst.write("SYST:RES")
         # a write returns before the server has read the line: *OPC? answers only after it
         assert inst.query("*OPC?") == "1"
-        assert dev.status().state is DeviceState.EMITTING
+        assert dev.status().state is DeviceState.LOCATING  # on its way back to EMITTING
         inst.write("NOT:A:COMMAND")
         inst.write('EMIT:SEL "nobody"')
         assert inst.query("SYST:ERR?").startswith("-113,")
         assert inst.query("SYST:ERR?").startswith("-224,")
         assert inst.query("SYST:ERR?") == '0,"No error"'
-        assert dev.commands == ["select_emitter:E002", "standby", "resume"]
+        commands = [e.reason for e in dev.events() if e.kind == "command"]
+        assert commands == ["select_emitter", "standby", "resume"]
     finally:
         inst.close()
 

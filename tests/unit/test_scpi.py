@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.fake_device_c import FakeDevice
+from tests.api_fakes import FakeDeviceService
 
+from qlight import __version__
 from qlight.api.scpi import start_scpi_server
 from qlight.api.scpi_commands import (
     ERROR_MESSAGES,
@@ -22,14 +23,25 @@ from qlight.api.scpi_commands import (
 from qlight.device.service_types import DeviceState
 from qlight.errors import ParameterError
 
+#: Registry statuses of the fake's emitters E0001…E0005 (E0003 is known but not selectable).
+STATUSES = ("qualified", "qualified", "bleached", "qualified", "rejected")
+
+
+def _fake(seed: int) -> FakeDeviceService:
+    return FakeDeviceService(seed, state=DeviceState.EMITTING, n_emitters=5, statuses=STATUSES)
+
+
+def _commands(dev: FakeDeviceService) -> list[str]:
+    return [e.reason for e in dev.events() if e.kind == "command"]
+
 
 @pytest.fixture
-def dev() -> FakeDevice:
-    return FakeDevice(seed=3)
+def dev() -> FakeDeviceService:
+    return _fake(3)
 
 
 @pytest.fixture
-def s(dev: FakeDevice) -> ScpiSession:
+def s(dev: FakeDeviceService) -> ScpiSession:
     return ScpiSession(dev)
 
 
@@ -44,7 +56,7 @@ def err(s: ScpiSession) -> int:
 
 
 def test_idn_and_no_error(s: ScpiSession) -> None:
-    assert q(s, "*IDN?") == "qlight,GaN-SPS-1,TWIN-0001,0.1.0"
+    assert q(s, "*IDN?") == f"qlight,GaN-SPS-1,FAKE-0001,{__version__}"
     assert q(s, "SYST:ERR?") == '0,"No error"'
     assert q(s, "SYSTem:ERRor:NEXT?") == '0,"No error"'
 
@@ -64,20 +76,19 @@ def test_partial_mnemonics_are_undefined(s: ScpiSession, spelling: str) -> None:
     assert err(s) == -113
 
 
-def test_values(s: ScpiSession, dev: FakeDevice) -> None:
+def test_values(s: ScpiSession, dev: FakeDeviceService) -> None:
     st_ = dev.status()
     assert float(q(s, "SOUR:RATE?") or "") == pytest.approx(st_.count_rate_cps, rel=1e-6)
     assert float(q(s, "MEAS:G2?") or "") == pytest.approx(st_.g2_0, rel=1e-6)
     lo, hi = (float(x) for x in (q(s, "MEAS:G2:CI?") or "").split(","))
     assert lo <= float(q(s, "MEAS:G2?") or "") <= hi
-    assert q(s, "EMIT?") == '"E001"'
-    assert q(s, "EMIT:LIST?") == '"E001","E002","E003","E004","E005"'
-    assert float(q(s, "MEAS:TEMP?") or "") == pytest.approx(296.0)
+    assert q(s, "EMIT?") == '"E0001"'
+    assert q(s, "EMIT:LIST?") == '"E0001","E0002","E0003","E0004","E0005"'
+    assert float(q(s, "MEAS:TEMP?") or "") == pytest.approx(st_.temperature_k)
 
 
-def test_unavailable_value_is_scpi_nan(s: ScpiSession, dev: FakeDevice) -> None:
-    dev.set_state(DeviceState.STANDBY)
-    dev.tick()  # rate and g2 are gone outside EMITTING
+def test_unavailable_value_is_scpi_nan(s: ScpiSession, dev: FakeDeviceService) -> None:
+    dev.standby()  # rate and g2 are gone outside EMITTING
     assert q(s, "SOUR:RATE?") == SCPI_NAN
     assert q(s, "MEAS:G2?") == SCPI_NAN
 
@@ -90,14 +101,19 @@ def test_compound_line_and_relative_path(s: ScpiSession) -> None:
     assert q(s, "SYST:ERR?;ERR:COUN?") == '0,"No error";0'
 
 
-def test_commands_reach_service(s: ScpiSession, dev: FakeDevice) -> None:
+def test_commands_reach_service(s: ScpiSession, dev: FakeDeviceService) -> None:
     assert q(s, "SYST:STBY") is None
     assert dev.status().state is DeviceState.STANDBY
     assert q(s, "system:resume") is None
-    assert q(s, 'EMIT:SEL "E002"') is None
-    assert q(s, "EMITter:SELect E004") is None
-    assert dev.commands == ["standby", "resume", "select_emitter:E002", "select_emitter:E004"]
-    assert q(s, "EMIT?") == '"E004"'
+    assert dev.status().state is DeviceState.LOCATING
+    for _ in range(2):  # LOCATING → ACQUIRING → EMITTING
+        dev.step()
+    assert q(s, 'EMIT:SEL "E0002"') is None
+    assert q(s, "EMIT?") == '"E0002"'
+    dev.step()  # ACQUIRING → EMITTING
+    assert q(s, "EMITter:SELect E0004") is None
+    assert _commands(dev) == ["standby", "resume", "select_emitter", "select_emitter"]
+    assert q(s, "EMIT?") == '"E0004"'
     assert err(s) == 0
 
 
@@ -107,7 +123,7 @@ def test_commands_reach_service(s: ScpiSession, dev: FakeDevice) -> None:
         ("FOO:BAR?", -113),
         ("EMIT:SEL", -109),
         ('EMIT:SEL "E999"', -224),  # unknown emitter
-        ('EMIT:SEL "E003"', -221),  # known, not qualified: the service rejects it
+        ('EMIT:SEL "E0003"', -221),  # known, not qualified: the service rejects it
         ('EMIT:SEL "a b;c"', -224),
         ('EMIT:SEL "E001', -151),
         ("*IDN? 3", -108),
@@ -159,7 +175,7 @@ def test_esr_bits(s: ScpiSession) -> None:
 
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_never_raise(data: bytes) -> None:
-    sess = ScpiSession(FakeDevice(seed=0))
+    sess = ScpiSession(_fake(0))
     for line in data.split(b"\n"):
         out = sess.handle_line(line)
         assert out is None or isinstance(out, str)
@@ -177,7 +193,7 @@ def _ask(f: socket.socket, line: bytes) -> bytes:
     return buf
 
 
-def test_server_survives_garbage_and_serves_many_clients(dev: FakeDevice) -> None:
+def test_server_survives_garbage_and_serves_many_clients(dev: FakeDeviceService) -> None:
     with start_scpi_server(dev, "127.0.0.1", 0) as h:
         assert h.port > 0
         clients = [socket.create_connection(("127.0.0.1", h.port), timeout=5) for _ in range(5)]
@@ -204,7 +220,7 @@ def test_server_survives_garbage_and_serves_many_clients(dev: FakeDevice) -> Non
         socket.create_connection(("127.0.0.1", h.port), timeout=2)
 
 
-def test_bad_port(dev: FakeDevice) -> None:
+def test_bad_port(dev: FakeDeviceService) -> None:
     with pytest.raises(ParameterError, match="port"):
         start_scpi_server(dev, "127.0.0.1", 70000)
     with start_scpi_server(dev, "127.0.0.1", 0) as h, pytest.raises(ParameterError):

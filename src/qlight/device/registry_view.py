@@ -21,7 +21,6 @@ import numpy as np
 from qlight.device.service_types import EmitterInfo
 from qlight.mapping.autoreturn import ReturnResult
 from qlight.mapping.discovery import DiscoveredEmitter
-from qlight.mapping.navigate import NavigationResult
 from qlight.mapping.registration import Registration
 from qlight.mapping.registry import EmitterRecord, Registry
 from qlight.mapping.similarity import Similarity2D
@@ -162,57 +161,6 @@ class RegistryView:
         out += [e for e in best if e.id not in {o.id for o in out}]
         return out[:limit]
 
-    def record_navigation(
-        self, nav: NavigationResult, reg: Registration, z_surface_m: float
-    ) -> list[str]:
-        """Write the navigation outcomes; return one note per given-up target.
-
-        A target with no emitter found within :data:`ELSEWHERE_M` of any of its predictions
-        is marked ``bleached`` (the frame is registered by the marks, so the prediction
-        holds); one with an emitter near but outside the gate, or with another fingerprint,
-        is only skipped (an event with the reason). The verified target's stored position
-        is refined with this return's measurement (chip frame via this registration).
-        """
-        notes: list[str] = []
-        by_target: dict[str, list[str]] = {}
-        near: set[str] = set()
-        for a in nav.attempts:
-            by_target.setdefault(a.emitter_id, []).append(f"{a.outcome}: {a.reason}")
-            m = a.measurement
-            if (
-                m is not None
-                and m.ok
-                and math.hypot(m.x_m - a.x_pred_m, m.y_m - a.y_pred_m) < (ELSEWHERE_M)
-            ):
-                near.add(a.emitter_id)
-        ok = None if nav.target is None else nav.target.emitter_id
-        for eid, reasons in by_target.items():
-            if eid == ok:
-                continue
-            why = "; ".join(reasons)
-            if eid not in near:
-                self.registry.set_status(eid, "bleached", reason=why, session_id=self.session_id)
-                notes.append(f"{eid} bleached ({why}): next-best qualified emitter")
-            else:
-                self.registry.record_event(
-                    "skipped", why, emitter_id=eid, session_id=self.session_id
-                )
-                notes.append(f"{eid} skipped ({why})")
-        if ok is not None and nav.measurement is not None:
-            m = nav.measurement
-            xc, yc = (float(v) for v in reg.transform.apply_inverse(m.x_m, m.y_m))
-            sigma = _floor(m.sigma_m, RETURN_SIGMA_M)
-            self.registry.update_emitter(
-                ok, x_chip_m=xc, y_chip_m=yc, z_chip_m=m.z_m - z_surface_m,
-                sigma_x_m=sigma, sigma_y_m=sigma,
-            )  # fmt: skip
-            self.registry.record_observation(
-                ok, session_id=self.session_id, outcome="acquired",
-                x_stage_m=m.x_m, y_stage_m=m.y_m, z_stage_m=m.z_m, x_chip_m=xc, y_chip_m=yc,
-                count_rate_per_s=max(m.rate_per_s, 0.0) if math.isfinite(m.rate_per_s) else None,
-            )  # fmt: skip
-        return notes
-
     def record_return(self, out: ReturnResult, reg: Registration, z_surface_m: float) -> list[str]:
         """Write the outcomes of a return (:func:`qlight.mapping.autoreturn.acquire`); return
         one note per given-up emitter.
@@ -281,7 +229,7 @@ class RegistryView:
                     id=e.id,
                     x_um=e.x_chip_m * 1e6,
                     y_um=e.y_chip_m * 1e6,
-                    sigma_xy_nm=math.hypot(e.sigma_x_m, e.sigma_y_m) / math.sqrt(2.0) * 1e9,
+                    sigma_xy_nm=math.hypot(e.sigma_x_m, e.sigma_y_m) / SQRT2 * 1e9,
                     status=status,
                     quality=e.quality_score,
                     g2_0=_finite(fp.get("g2_0")),

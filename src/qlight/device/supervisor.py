@@ -70,6 +70,8 @@ class Finding:
 
 
 _OK = Finding(Action.OK)
+#: g2(0) must exceed ``max_g2_0`` by this many standard errors (one-sided 97.7 %).
+G2_SIGMAS = 2.0
 
 
 class Supervisor:
@@ -136,7 +138,7 @@ class Supervisor:
     def check_g2(self, g2_0: float, g2_0_err: float) -> Finding:
         """Assess a g2(0) estimate with its standard error."""
         limit = self.settings.max_g2_0
-        if math.isfinite(g2_0) and math.isfinite(g2_0_err) and g2_0 - 2.0 * g2_0_err > limit:
+        if math.isfinite(g2_0) and math.isfinite(g2_0_err) and g2_0 - G2_SIGMAS * g2_0_err > limit:
             return Finding(
                 Action.MULTI_PHOTON,
                 f"g2(0) = {g2_0:.3f} ± {g2_0_err:.3f} > {limit:.2f}",

@@ -44,6 +44,8 @@ STRAY_DURATION_S = 3.0
 STAGE_JUMP_M = 4e-6
 #: Emitters with excitation × detection PSF factor above this bleach with ``bleach``.
 _BLEACH_FACTOR = 0.01
+#: Direction of the slip in the stage frame, rad (arbitrary, fixed for reproducibility).
+_SLIP_DIRECTION_RAD = 0.6
 
 
 class SimFaults:
@@ -72,8 +74,8 @@ class SimFaults:
             t = w.stage.transform
             w.stage.transform = dataclasses.replace(
                 t,
-                tx_m=t.tx_m + STAGE_JUMP_M * math.cos(0.6),
-                ty_m=t.ty_m + STAGE_JUMP_M * math.sin(0.6),
+                tx_m=t.tx_m + STAGE_JUMP_M * math.cos(_SLIP_DIRECTION_RAD),
+                ty_m=t.ty_m + STAGE_JUMP_M * math.sin(_SLIP_DIRECTION_RAD),
             )
             return f"sample slipped {STAGE_JUMP_M * 1e6:.1f} µm relative to the encoders"
         if kind == "bleach":
