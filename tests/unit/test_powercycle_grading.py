@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -32,9 +31,9 @@ def _at(truth: TwinTruth, slot: int, offset_m: float = 0.0) -> RefocusResult:
     return RefocusResult(float(x), float(y), 0.0, True, "", None)
 
 
-def _ctl(truth: TwinTruth, slot: int) -> SimpleNamespace:
+def _chosen(truth: TwinTruth, slot: int) -> Candidate:
     a = truth.chip.arrays
-    return SimpleNamespace(target=Candidate(float(a.x_m[slot]), float(a.y_m[slot])))
+    return Candidate(float(a.x_m[slot]), float(a.y_m[slot]))
 
 
 def test_a_return_is_right_only_to_the_live_target_and_a_switch_only_if_it_is_gone() -> None:
@@ -42,31 +41,31 @@ def test_a_return_is_right_only_to_the_live_target_and_a_switch_only_if_it_is_go
     s, t = _isolated(truth, 2)
     uid_s, uid_t = (int(truth.emitter_uids()[i]) for i in (s, t))
     back = CycleOutcome("returned", "", _at(truth, s, 2e-9))
-    ok, nxt, err = _grade(truth, uid_s, back, _ctl(truth, s))  # type: ignore[arg-type]
+    ok, nxt, err = _grade(truth, uid_s, back, _chosen(truth, s))
     assert ok
     assert nxt == uid_s
     assert abs(err - 2.0) < 0.1  # the 2 nm offset (chip and stage scales equal)
     # returning to another emitter is wrong, and the grading follows what it tracks now
     wrong = CycleOutcome("returned", "", _at(truth, t))
-    ok, nxt, _ = _grade(truth, uid_s, wrong, _ctl(truth, t))  # type: ignore[arg-type]
+    ok, nxt, _ = _grade(truth, uid_s, wrong, _chosen(truth, t))
     assert not ok
     assert nxt == uid_t
     # a switch while the target is alive is a false "gone"
     switch = CycleOutcome("switched", "target gone", _at(truth, t))
-    ok, _, _ = _grade(truth, uid_s, switch, _ctl(truth, t))  # type: ignore[arg-type]
+    ok, _, _ = _grade(truth, uid_s, switch, _chosen(truth, t))
     assert not ok
     # once the target has truly bleached: the return to its place is wrong, the switch right
     truth._world.emitter_states[s].bleached = True
-    ok, _, err = _grade(truth, uid_s, back, _ctl(truth, s))  # type: ignore[arg-type]
+    ok, _, err = _grade(truth, uid_s, back, _chosen(truth, s))
     assert not ok
     assert math.isnan(err)
-    ok, nxt, err = _grade(truth, uid_s, switch, _ctl(truth, t))  # type: ignore[arg-type]
+    ok, nxt, err = _grade(truth, uid_s, switch, _chosen(truth, t))
     assert ok
     assert nxt == uid_t
     assert err < 1.0
     # a switch that lands 300 nm off the chosen candidate is not the candidate
     off = CycleOutcome("switched", "target gone", _at(truth, t, 300e-9))
-    ok, _, _ = _grade(truth, uid_s, off, _ctl(truth, t))  # type: ignore[arg-type]
+    ok, _, _ = _grade(truth, uid_s, off, _chosen(truth, t))
     assert not ok
-    assert not _grade(truth, uid_s, CycleOutcome("failed", "x"), _ctl(truth, t))[0]  # type: ignore[arg-type]
+    assert not _grade(truth, uid_s, CycleOutcome("failed", "x"), _chosen(truth, t))[0]
     del ins

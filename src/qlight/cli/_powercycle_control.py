@@ -44,24 +44,25 @@ from dataclasses import dataclass, field
 
 from qlight.device.factory import Instruments
 from qlight.mapping.autoreturn import (
-    LAYOUT,
     Candidate,
     ReturnConfig,
     ReturnResult,
     auto_return,
+    background_rate_per_s,
     find_surface,
     locate_frame,
     sequential_g2,
+    short_probe,
 )
 from qlight.mapping.detect import detect_and_localize
+from qlight.mapping.localize import psf_sigma_from_fwhm
 from qlight.mapping.qualify import fit_zpl_nm
-from qlight.mapping.refocus import RefocusResult, refocus, refocus_xy
+from qlight.mapping.refocus import RefocusResult, refocus
 from qlight.mapping.registration import ConstellationConfig, Registration, RegistrationFailed
 from qlight.mapping.similarity import Similarity2D
 
 __all__ = ["Candidate", "CycleOutcome", "PowerCycleController"]
 
-_LAYOUT = LAYOUT
 _POWER_W = 1e-3
 #: First-guess depth of a not yet refocused emitter below the surface (stage z).
 _DEPTH_GUESS_M = 0.3e-6
@@ -120,7 +121,7 @@ class PowerCycleController:
         self.max_topup_tries = max_topup_tries
         #: registration of the last successful cycle (the top-up's frame)
         self.reg: Registration | None = None
-        self.psf_sigma_m = ins.scanner.psf_fwhm_m / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+        self.psf_sigma_m = psf_sigma_from_fwhm(ins.scanner.psf_fwhm_m)
         self.prior = Similarity2D.identity()
         self.z_ref = 0.0
         self.z_surf = 0.0
@@ -201,8 +202,7 @@ class PowerCycleController:
         res, moved = self._refocus_at(reg, c)
         if not res.ok or moved > self.config.position_gate_m:
             return None
-        loc = res.localization  # refocus' 1 ms pixels: background counts/px → counts/s
-        bg = 0.0 if loc is None else max(loc.background_per_px, 0.0) / 1e-3
+        bg = background_rate_per_s(res)
         q = sequential_g2(self.ins.tagger, max_duration_s=_QUALIFY_MAX_S, background_rate_per_s=bg)
         if not q.single:
             return None
@@ -294,15 +294,9 @@ class PowerCycleController:
         return CycleOutcome("switched", gone[0], out.refocus, gone, out)
 
     def _probe(self, reg: Registration, c: Candidate) -> bool:
-        """Short scan at a candidate's prediction (as :func:`acquire`'s probe): still there?"""
+        """Short scan at a candidate's prediction (:func:`short_probe`): still there?"""
         xp, yp = reg.transform.apply(c.x_chip_m, c.y_chip_m)
-        cfg = self.config
-        p = refocus_xy(
-            self.ins.stage, self.ins.scanner, float(xp), float(yp), self.z_surf + c.depth_m,
-            size_m=cfg.probe_size_m, step_m=cfg.probe_step_m, dwell_s=cfg.probe_dwell_s,
-            max_shift_m=cfg.position_gate_m,
-        )  # fmt: skip
-        return p.ok
+        return short_probe(self.ins, float(xp), float(yp), self.z_surf + c.depth_m, self.config).ok
 
     def top_up(self) -> int:
         """After photons started: probe, re-qualify, return to the target (module docstring).

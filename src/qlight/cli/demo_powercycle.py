@@ -38,14 +38,15 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Annotated, Any, Protocol
 
 import numpy as np
 import typer
 from numpy.typing import ArrayLike, NDArray
 
-from qlight.cli._output import cli_errors, print_json
-from qlight.cli._powercycle_control import CycleOutcome, PowerCycleController
+from qlight.cli._output import cli_errors, print_json, progress
+from qlight.cli._powercycle_control import Candidate, CycleOutcome, PowerCycleController
 from qlight.device.config import TwinConfig
 from qlight.device.factory import build_twin
 from qlight.errors import ParameterError
@@ -87,9 +88,12 @@ def _nearest(truth: TwinTruth, x_stage_m: float, y_stage_m: float) -> tuple[int,
 
 
 def _grade(
-    truth: TwinTruth, target_uid: int, out: CycleOutcome, ctl: PowerCycleController
+    truth: TwinTruth, target_uid: int, out: CycleOutcome, chosen: Candidate | None
 ) -> tuple[bool, int, float]:
-    """``(correct, uid of the target afterwards, error_nm)`` of one cycle (see docstring)."""
+    """``(correct, uid of the target afterwards, error_nm)`` of one cycle (see docstring).
+
+    ``chosen``: the control code's target after the cycle (the candidate a switch chose).
+    """
     res = out.result
     if out.outcome == "failed" or res is None:
         return False, target_uid, math.nan
@@ -109,9 +113,10 @@ def _grade(
     new_uid = int(uids[slot])
     sx, sy = truth.chip_to_stage(a.x_m[slot], a.y_m[slot])
     err = 1e9 * math.hypot(res.x_m - float(sx), res.y_m - float(sy))
-    assert ctl.target is not None
-    cand_slot = int(np.argmin(np.hypot(a.x_m - ctl.target.x_chip_m, a.y_m - ctl.target.y_chip_m)))
-    live_members = [m for m in truth.cluster_members(slot) if not truth.bleached()[m]]
+    assert chosen is not None
+    cand_slot = int(np.argmin(np.hypot(a.x_m - chosen.x_chip_m, a.y_m - chosen.y_chip_m)))
+    bleached = truth.bleached()
+    live_members = [m for m in truth.cluster_members(slot) if not bleached[m]]
     ok = (
         not truth.emitter_alive(target_uid)
         and truth.emitter_alive(new_uid)
@@ -131,6 +136,7 @@ def run_powercycles(
     turnover: float = 0.0,
     controller: type[PowerCycleController] = PowerCycleController,
     top_up: bool = True,
+    on_cycle: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Run first boot plus ``cycles`` power cycles; return the issue's JSON shape.
 
@@ -139,6 +145,7 @@ def run_powercycles(
     already recorded), call :meth:`PowerCycleController.top_up` to keep the qualified
     candidate list fresh; its simulated time (emission paused) and CPU time are reported
     per cycle as ``sim_topup_s`` and ``topup_compute_s``, not as time to photons.
+    ``on_cycle`` is called after each cycle (progress).
 
     Beyond the issue's keys each cycle has ``outcome`` (returned/switched/failed),
     ``target_gone`` (truth: the target bleached since the last cycle), ``reason``,
@@ -179,7 +186,7 @@ def run_powercycles(
         out = ctl.cycle()
         compute = time.process_time() - cpu
         t_photons = ins.clock.now_s() - t_on
-        correct, new_uid, err = _grade(truth, target_uid, out, ctl)
+        correct, new_uid, err = _grade(truth, target_uid, out, ctl.target)
         t_top, cpu_top = ins.clock.now_s(), time.process_time()
         if top_up and out.outcome != "failed":
             ctl.top_up()
@@ -198,6 +205,8 @@ def run_powercycles(
             }
         )
         target_uid = new_uid  # after a wrong outcome, grade later cycles on what it tracks
+        if on_cycle is not None:
+            on_cycle()
     errs = np.array([r["error_nm"] for r in rows], dtype=np.float64)
     fin = errs[np.isfinite(errs)]
     t_ph = np.array([r["sim_time_to_photons_s"] for r in rows], dtype=np.float64)
@@ -250,14 +259,16 @@ def demo_powercycle(
     with cli_errors():
         if cycles < 1:
             raise ParameterError("cycles", cycles, "must be >= 1")
-        out = run_powercycles(
-            cycles,
-            seed,
-            max_shift_um=max_shift_um,
-            max_rotation_deg=max_rotation_deg,
-            turnover=turnover,
-            top_up=top_up,
-        )
+        with progress("power cycles", cycles, enabled=not json_out) as advance:
+            out = run_powercycles(
+                cycles,
+                seed,
+                max_shift_um=max_shift_um,
+                max_rotation_deg=max_rotation_deg,
+                turnover=turnover,
+                top_up=top_up,
+                on_cycle=lambda: advance(1),
+            )
         if json_out:
             print_json(out)
         else:

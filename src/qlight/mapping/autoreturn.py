@@ -74,9 +74,11 @@ __all__ = [
     "ReturnResult",
     "acquire",
     "auto_return",
+    "background_rate_per_s",
     "find_surface",
     "locate_frame",
     "sequential_g2",
+    "short_probe",
 ]
 
 #: The fabricated fiducial-mark lattice (design knowledge, :mod:`qlight.physics.marks`).
@@ -325,6 +327,22 @@ def sequential_g2(
     return G2Decision(single, g, err, rate, t, ("single: " if single else "not single: ") + why)
 
 
+def short_probe(
+    ins: ReturnInstruments, x_m: float, y_m: float, z_m: float, cfg: ReturnConfig
+) -> RefocusResult:
+    """The short scan at a predicted stage position: a spot within the position gate?"""
+    return refocus_xy(
+        ins.stage, ins.scanner, x_m, y_m, z_m, size_m=cfg.probe_size_m,
+        step_m=cfg.probe_step_m, dwell_s=cfg.probe_dwell_s, max_shift_m=cfg.position_gate_m,
+    )  # fmt: skip
+
+
+def background_rate_per_s(res: RefocusResult) -> float:
+    """Background count rate (counts/s) of a refocus' xy fit (its 1 ms pixels); 0 if no fit."""
+    loc = res.localization
+    return 0.0 if loc is None else max(loc.background_per_px, 0.0) / _REFOCUS_DWELL_S
+
+
 def _identity(
     ins: ReturnInstruments, c: Candidate, res: RefocusResult, cfg: ReturnConfig
 ) -> tuple[bool, float, str]:
@@ -357,10 +375,7 @@ def _try(
     xp, yp, z = float(xs), float(ys), z_surface_m + c.depth_m
     gate = cfg.position_gate_m
     if probe:
-        p = refocus_xy(
-            ins.stage, ins.scanner, xp, yp, z, size_m=cfg.probe_size_m,
-            step_m=cfg.probe_step_m, dwell_s=cfg.probe_dwell_s, max_shift_m=gate,
-        )  # fmt: skip
+        p = short_probe(ins, xp, yp, z, cfg)
         if not p.ok:
             return Attempt(c.key, xp, yp, "gone", f"short scan: {p.reason}"), math.nan
         res = refocus(ins.stage, ins.scanner, ins.tagger, p.x_m, p.y_m, z,
@@ -378,10 +393,8 @@ def _try(
     if not match:
         return Attempt(c.key, xp, yp, "mismatch", why, d, res), zpl
     if not c.qualified:
-        loc = res.localization
-        bg = 0.0 if loc is None else max(loc.background_per_px, 0.0) / _REFOCUS_DWELL_S
         q = sequential_g2(ins.tagger, chunk_s=cfg.g2_chunk_s, max_duration_s=cfg.max_g2_duration_s,
-                          background_rate_per_s=bg)  # fmt: skip
+                          background_rate_per_s=background_rate_per_s(res))  # fmt: skip
         if not q.single:
             return Attempt(c.key, xp, yp, "not_single", q.reason, d, res), zpl
     return Attempt(c.key, xp, yp, "verified", "identity verified", d, res), zpl

@@ -21,17 +21,8 @@ from typing import Protocol
 import numpy as np
 
 from qlight._validation import check_positive
-from qlight.instruments.protocols import (
-    CancelToken,
-    Clock,
-    Laser,
-    ProgressCallback,
-    Scanner,
-    Spectrometer,
-    Stage,
-    TimeTagger,
-    check_cancel,
-)
+from qlight.instruments.protocols import CancelToken, Laser, ProgressCallback, check_cancel
+from qlight.mapping.autoreturn import ReturnInstruments
 from qlight.mapping.detect import Detection, DetectionConfig, detect_and_localize
 from qlight.mapping.localize import Localization, psf_sigma_from_fwhm
 from qlight.mapping.qualify import Fingerprint, neighbour_geometry, qualify_here
@@ -47,21 +38,14 @@ __all__ = [
 ]
 
 
-class Microscope(Protocol):
-    """The instruments discovery needs (``qlight.device.factory.Instruments`` fits)."""
+class Microscope(ReturnInstruments, Protocol):
+    """The instruments discovery needs (``qlight.device.factory.Instruments`` fits).
+
+    Those of the return (:class:`~qlight.mapping.autoreturn.ReturnInstruments`) plus the laser.
+    """
 
     @property
-    def stage(self) -> Stage: ...
-    @property
-    def scanner(self) -> Scanner: ...
-    @property
     def laser(self) -> Laser: ...
-    @property
-    def tagger(self) -> TimeTagger: ...
-    @property
-    def spectrometer(self) -> Spectrometer: ...
-    @property
-    def clock(self) -> Clock: ...
 
 
 @dataclass(frozen=True, slots=True)

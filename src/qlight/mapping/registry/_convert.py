@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from qlight._validation import check_finite, check_positive
 from qlight.errors import ParameterError
@@ -18,6 +19,9 @@ from qlight.mapping.registry.records import (
     SessionRecord,
     TransformRecord,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "check_json_object",
@@ -93,88 +97,41 @@ def check_covariance(value: Any) -> list[list[float]] | None:
     return rows
 
 
+_R = TypeVar("_R", bound="DataclassInstance")
+
+
+def _record(cls: type[_R], row: Any, **override: Any) -> _R:
+    """A record of ``cls`` whose fields are the row's attributes of the same names."""
+    values = {f.name: getattr(row, f.name) for f in dataclasses.fields(cls)}
+    return cls(**(values | override))
+
+
 def to_chip(row: m.Chip) -> ChipRecord:
     """Record of a chip row."""
-    return ChipRecord(id=row.id, description=row.description, created_at=row.created_at)
+    return _record(ChipRecord, row)
 
 
 def to_session(row: m.Session) -> SessionRecord:
     """Record of a session row."""
-    return SessionRecord(
-        id=row.id,
-        chip_id=row.chip_id,
-        kind=row.kind,
-        started_at=row.started_at,
-        ended_at=row.ended_at,
-        notes=row.notes,
-    )
+    return _record(SessionRecord, row)
 
 
 def to_emitter(row: m.Emitter) -> EmitterRecord:
     """Record of an emitter row."""
-    return EmitterRecord(
-        id=row.id,
-        chip_id=row.chip_id,
-        x_chip_m=row.x_chip_m,
-        y_chip_m=row.y_chip_m,
-        z_chip_m=row.z_chip_m,
-        sigma_x_m=row.sigma_x_m,
-        sigma_y_m=row.sigma_y_m,
-        sigma_z_m=row.sigma_z_m,
-        fingerprint=dict(row.fingerprint),
-        quality_score=row.quality_score,
-        status=row.status,
-        discovered_session_id=row.discovered_session_id,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return _record(EmitterRecord, row, fingerprint=dict(row.fingerprint))
 
 
 def to_observation(row: m.Observation) -> ObservationRecord:
     """Record of an observation row."""
-    return ObservationRecord(
-        id=row.id,
-        emitter_id=row.emitter_id,
-        session_id=row.session_id,
-        observed_at=row.observed_at,
-        x_stage_m=row.x_stage_m,
-        y_stage_m=row.y_stage_m,
-        z_stage_m=row.z_stage_m,
-        x_chip_m=row.x_chip_m,
-        y_chip_m=row.y_chip_m,
-        sigma_x_m=row.sigma_x_m,
-        sigma_y_m=row.sigma_y_m,
-        count_rate_per_s=row.count_rate_per_s,
-        g2_0=row.g2_0,
-        outcome=row.outcome,
-    )
+    return _record(ObservationRecord, row)
 
 
 def to_transform(row: m.FrameTransform) -> TransformRecord:
     """Record of a frame-transform row."""
-    return TransformRecord(
-        id=row.id,
-        session_id=row.session_id,
-        tx_m=row.tx_m,
-        ty_m=row.ty_m,
-        rotation_rad=row.rotation_rad,
-        scale=row.scale,
-        covariance=None if row.covariance is None else [list(r) for r in row.covariance],
-        method=row.method,
-        residual_m=row.residual_m,
-        n_matches=row.n_matches,
-        created_at=row.created_at,
-    )
+    cov = None if row.covariance is None else [list(r) for r in row.covariance]
+    return _record(TransformRecord, row, covariance=cov)
 
 
 def to_event(row: m.Event) -> EventRecord:
     """Record of an event row."""
-    return EventRecord(
-        id=row.id,
-        kind=row.kind,
-        message=row.message,
-        session_id=row.session_id,
-        emitter_id=row.emitter_id,
-        data=dict(row.data),
-        created_at=row.created_at,
-    )
+    return _record(EventRecord, row, data=dict(row.data))
