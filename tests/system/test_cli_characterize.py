@@ -101,6 +101,8 @@ def test_pulsed_file_gives_a_lifetime(tmp_path: Path) -> None:
         (["cw1.h5", "--report", "x.html", "--powers-mw", "1,2"], "--powers-mw"),
         (["cw1.h5", "--report", "x.html", "--channels", "0,0"], "--channels"),
         (["cw1.h5", "--report", "nodir/x.html"], "--report"),
+        (["cw1.h5", "--report", "x.html", "--g2-bin-ps", "0"], "--g2-bin-ps"),
+        (["cw1.h5", "--report", "x.html", "--powers-mw", "1,x"], "--powers-mw"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(cw_files: Path, args: list[str], message: str) -> None:

@@ -20,9 +20,11 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from qlight.characterization.certificate import RESULT_KEYS, Certificate
 from qlight.characterization.uncertainty import Estimate, Result
+from qlight.physics.emitter import saturation_curve
 
 __all__ = ["LABELS", "render_html"]
 
@@ -82,20 +84,35 @@ def _png(draw: Callable[[Any], None]) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _data_and_fit(
+    x: NDArray[np.float64],
+    data: NDArray[np.float64],
+    curve: NDArray[np.float64] | None,
+    fit_label: str,
+    xlabel: str,
+    ylabel: str,
+) -> Callable[[Any], None]:
+    """A drawing of a histogram (steps) with its fitted curve, when there is one."""
+
+    def draw(ax: Any) -> None:
+        ax.plot(x, data, drawstyle="steps-mid", lw=0.6, label="data")
+        if curve is not None and curve.size:
+            ax.plot(x, curve, lw=1.2, label=fit_label)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.legend()
+
+    return draw
+
+
 def _figures(cert: Certificate) -> list[tuple[str, str]]:
     figs: list[tuple[str, str]] = []
     h, fit = cert.g2_hist, cert.g2_fit
     if h is not None:
-
-        def g2(ax: Any) -> None:
-            x = h.center_ps * 1e-3
-            ax.plot(x, h.g2, drawstyle="steps-mid", lw=0.6, label="data")
-            if fit is not None and fit.curve.size:
-                ax.plot(x, fit.curve, lw=1.2, label="fit")
-            ax.set_xlabel("delay τ (ns)")
-            ax.set_ylabel("g2(τ)")
-            ax.legend()
-
+        g2 = _data_and_fit(
+            h.center_ps * 1e-3, h.g2, None if fit is None else fit.curve, "fit",
+            "delay τ (ns)", "g2(τ)",
+        )  # fmt: skip
         figs.append(("g2 with three-level fit (IRF and background included)", _png(g2)))
     lh, lf = cert.lifetime_hist, cert.lifetime_fit
     if lh is not None:
@@ -145,15 +162,10 @@ def _figures(cert: Certificate) -> list[tuple[str, str]]:
         figs.append(("Blinking: dwell-time distributions (complementary CDF)", _png(dwell)))
     sd, spf = cert.spectrum_data, cert.spectrum_fit
     if sd is not None:
-
-        def spec(ax: Any) -> None:
-            ax.plot(sd.wavelength_nm, sd.counts, drawstyle="steps-mid", lw=0.6, label="data")
-            if spf is not None and spf.curve.size:
-                ax.plot(sd.wavelength_nm, spf.curve, lw=1.2, label="fit (ZPL + sideband)")
-            ax.set_xlabel("wavelength (nm)")
-            ax.set_ylabel("counts per pixel")
-            ax.legend()
-
+        spec = _data_and_fit(
+            sd.wavelength_nm, sd.counts, None if spf is None else spf.curve,
+            "fit (ZPL + sideband)", "wavelength (nm)", "counts per pixel",
+        )  # fmt: skip
         figs.append(("Spectrum: zero-phonon line and phonon sideband fit", _png(spec)))
     al = cert.allan
     if al is not None:
@@ -171,17 +183,17 @@ def _figures(cert: Certificate) -> list[tuple[str, str]]:
 
         def sat(ax: Any) -> None:
             ax.plot(ss.power_w * 1e3, ss.rate_per_s * 1e-3, "o", label="data")
-            if sf is not None and all(
-                isinstance(r, Estimate)
-                for r in (sf.i_inf_per_s, sf.p_sat_w, sf.background_per_s_per_w)
+            i_inf = None if sf is None else sf.i_inf_per_s
+            p_sat = None if sf is None else sf.p_sat_w
+            c = None if sf is None else sf.background_per_s_per_w
+            if (
+                isinstance(i_inf, Estimate)
+                and isinstance(p_sat, Estimate)
+                and isinstance(c, Estimate)
             ):
-                assert isinstance(sf.i_inf_per_s, Estimate)
-                assert isinstance(sf.p_sat_w, Estimate)
-                assert isinstance(sf.background_per_s_per_w, Estimate)
                 p = np.linspace(0.0, float(ss.power_w.max()) * 1.05, 200)
-                i_inf, p_sat = sf.i_inf_per_s.value, sf.p_sat_w.value
-                c = sf.background_per_s_per_w.value
-                ax.plot(p * 1e3, (i_inf * p / (p + p_sat) + c * p) * 1e-3, label="fit")
+                rate = saturation_curve(p, i_inf.value, p_sat.value, c.value)
+                ax.plot(p * 1e3, rate * 1e-3, label="fit")
             ax.set_xlabel("laser power (mW)")
             ax.set_ylabel("count rate (kcps)")
             ax.legend()

@@ -40,7 +40,9 @@ from qlight.characterization.saturation import SaturationSeries
 from qlight.cli._output import cli_errors, fail, progress
 from qlight.cli.characterize import (
     _channels,
+    _powers_w,
     _read,  # the FILES mode's reader (sync from the rep rate)
+    _settings,
     show_certificate,
 )
 from qlight.errors import ParameterError
@@ -221,22 +223,14 @@ def characterize_emitter(
     """The ``--emitter`` mode of ``qlight characterize`` (module docstring)."""
     with cli_errors():
         ch = _channels(channels)
-        settings = CertificateSettings(
-            irf_sigma_ps=irf_sigma_ps,
-            background_cps=background_cps,
-            g2_window_ps=round(g2_window_ns * 1000 / g2_bin_ps) * g2_bin_ps,
-            g2_bin_ps=g2_bin_ps,
-            trace_bin_s=trace_bin_ms * 1e-3,
-        )
+        settings = _settings(irf_sigma_ps, background_cps, g2_window_ns, g2_bin_ps, trace_bin_ms)
         request: dict[str, Any] = {
             "hbt_duration_s": hbt_s, "pulsed_duration_s": pulsed_s,
             "spectrum_exposure_s": spectrum_s,
         }  # fmt: skip
-        if powers_mw is not None:
-            try:
-                request["powers_w"] = [float(p) * 1e-3 for p in powers_mw.split(",")]
-            except ValueError:
-                raise ParameterError("--powers-mw", powers_mw, "must be numbers") from None
+        powers = _powers_w(powers_mw)
+        if powers is not None:
+            request["powers_w"] = powers
         for name, v in (("--hbt-s", hbt_s), ("--pulsed-s", pulsed_s),
                         ("--spectrum-s", spectrum_s), ("--timeout-s", timeout_s)):  # fmt: skip
             if not v > 0:

@@ -82,6 +82,36 @@ def _channels(text: str) -> tuple[int, int]:
     return a, b
 
 
+def _settings(
+    irf_sigma_ps: float,
+    background_cps: float,
+    g2_window_ns: float,
+    g2_bin_ps: int,
+    trace_bin_ms: float,
+) -> CertificateSettings:
+    """The analysis settings from the CLI options (both modes); the g2 half range is
+    rounded to a whole number of bins."""
+    if g2_bin_ps <= 0:
+        raise ParameterError("--g2-bin-ps", g2_bin_ps, "must be a positive integer")
+    return CertificateSettings(
+        irf_sigma_ps=irf_sigma_ps,
+        background_cps=background_cps,
+        g2_window_ps=round(g2_window_ns * 1000 / g2_bin_ps) * g2_bin_ps,
+        g2_bin_ps=g2_bin_ps,
+        trace_bin_s=trace_bin_ms * 1e-3,
+    )
+
+
+def _powers_w(powers_mw: str | None) -> list[float] | None:
+    """``--powers-mw`` ("a,b,...", mW) in W; None when not given."""
+    if powers_mw is None:
+        return None
+    try:
+        return [float(p) * 1e-3 for p in powers_mw.split(",")]
+    except ValueError:
+        raise ParameterError("--powers-mw", powers_mw, "must be numbers") from None
+
+
 def _polarization(path: Path) -> PolarizationSeries:
     """Read ``angle_deg,counts,duration_s`` rows (a header line is allowed)."""
     try:
@@ -235,23 +265,12 @@ def characterize(
         fail("give the time-tag FILES, or --emitter ID of the running device")
     with cli_errors():
         ch = _channels(channels)
-        settings = CertificateSettings(
-            irf_sigma_ps=irf_sigma_ps,
-            background_cps=background_cps,
-            g2_window_ps=round(g2_window_ns * 1000 / g2_bin_ps) * g2_bin_ps,
-            g2_bin_ps=g2_bin_ps,
-            trace_bin_s=trace_bin_ms * 1e-3,
-        )
-        powers: list[float] | None = None
-        if powers_mw is not None:
-            try:
-                powers = [float(p) * 1e-3 for p in powers_mw.split(",")]
-            except ValueError:
-                raise ParameterError("--powers-mw", powers_mw, "must be numbers") from None
-            if len(powers) != len(files):
-                raise ParameterError(
-                    "--powers-mw", powers_mw, f"needs one power per file ({len(files)})"
-                )
+        settings = _settings(irf_sigma_ps, background_cps, g2_window_ns, g2_bin_ps, trace_bin_ms)
+        powers = _powers_w(powers_mw)
+        if powers is not None and len(powers) != len(files):
+            raise ParameterError(
+                "--powers-mw", powers_mw, f"needs one power per file ({len(files)})"
+            )
         for f in files:
             if not f.is_file():
                 fail(f"{f}: no such file")

@@ -13,6 +13,7 @@ Registered on ``design_app`` by :mod:`qlight.cli.design`.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,6 +29,7 @@ from qlight.photonics.design import (
     DesignResult,
     evaluate_design,
     far_field_summary,
+    initial_design,
     optimize_bullseye,
     planned_solves,
 )
@@ -157,18 +159,23 @@ def bullseye(
             if not math.isclose(na, table.na):
                 raise ParameterError("na", na, f"must be the table's NA {table.na:g}")
             design = table.design_for(wavelength_nm)
-            em = evaluate_design(design, na, resolution_nm, ("h", "v"))
+            orientations = ("h", "v")
+            em = evaluate_design(design, na, resolution_nm, orientations)
             h = (resolution_nm, em.purcell("h"), em.collection_efficiency("h"))
             result = DesignResult(
-                design, na, em, resolution_nm, resolution_nm, 2, em.seconds, (h,), ()
+                design=design,
+                na=na,
+                emission=em,
+                search_resolution_nm=resolution_nm,
+                final_resolution_nm=resolution_nm,
+                n_evaluations=len(orientations),
+                seconds=em.seconds,
+                convergence=(h,),
+                history=(),
             )
         else:
             start = None
             if membrane_nm is not None or spacer_nm is not None:
-                from dataclasses import replace
-
-                from qlight.photonics.design import initial_design
-
                 start = initial_design(
                     wavelength_nm,
                     membrane_nm=160.0 if membrane_nm is None else membrane_nm,
@@ -252,6 +259,7 @@ def layout(
         LAYER_ETCH,
         LAYER_LABEL,
         LAYER_MARKS,
+        TOP_CELL,
         LayoutSite,
         cell_name,
         write_layout,
@@ -302,7 +310,7 @@ def layout(
             "emitter": list(LAYER_EMITTER),
             "label": list(LAYER_LABEL),
         },
-        "top_cell": "CHIP",
+        "top_cell": TOP_CELL,
         "table_na": tab.na,
         "emitters": rows,
     }

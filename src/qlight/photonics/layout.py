@@ -42,6 +42,7 @@ __all__ = [
     "LAYER_ETCH",
     "LAYER_LABEL",
     "LAYER_MARKS",
+    "TOP_CELL",
     "LayoutSite",
     "bullseye_cell",
     "cell_name",
@@ -53,6 +54,8 @@ LAYER_ETCH = (1, 0)
 LAYER_MARKS = (2, 0)
 LAYER_EMITTER = (10, 0)
 LAYER_LABEL = (11, 0)
+#: Name of the top cell of the written chip.
+TOP_CELL = "CHIP"
 
 _UM = 1e6  # metres → µm
 
@@ -160,7 +163,7 @@ def write_layout(
     if len(set(names)) != len(names):
         raise ParameterError("emitters", ids, "contain duplicate ids (after GDS name mangling)")
     lib = gdstk.Library(library_name, unit=1e-6, precision=1e-9)
-    top = gdstk.Cell("CHIP")
+    top = gdstk.Cell(TOP_CELL)
     boxes: list[tuple[float, float, float]] = []
     if marks is not None:
         mcell, boxes = _marks_cell(marks, size_x, size_y)

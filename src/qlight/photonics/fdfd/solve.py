@@ -115,9 +115,13 @@ def _split(vec: C128, shapes: tuple[tuple[int, int], ...]) -> list[C128]:
 SOLVERS = ("auto", "pardiso", "superlu")
 
 
+RESIDUAL_RTOL = 1e-6
+"""A direct solve is accepted when ``|A x − b| <= RESIDUAL_RTOL · |b|``."""
+
+
 def _residual_ok(matrix: sp.csc_matrix, x: C128, rhs: C128) -> tuple[bool, float]:
     residual = float(np.linalg.norm(matrix @ x - rhs))
-    return residual <= 1e-6 * float(np.linalg.norm(rhs)), residual
+    return residual <= RESIDUAL_RTOL * float(np.linalg.norm(rhs)), residual
 
 
 def _solve(
