@@ -1381,3 +1381,11 @@ def pp_minimal_odd(cand: list[int], st: list[int], k2: int) -> list[int]:
         if not has_odd_descendant:
             out.append(s)
     return out
+
+
+def pp_pack64(key: list[int]) -> list[int]:
+    """C7 oracle: 0/1 bits packed 64 per word, bit i of the key = bit i % 64 of word i // 64."""
+    words = [0] * ((len(key) + 63) // 64)
+    for i, bit in enumerate(key):
+        words[i // 64] |= bit << (i % 64)
+    return words

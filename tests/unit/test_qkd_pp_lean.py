@@ -151,7 +151,7 @@ def test_malformed_query_aborts_cleanly(inline: bool) -> None:
     a = rng.integers(0, 2, 3000, dtype=np.uint8)
     b = a ^ (rng.random(3000) < 0.03).astype(np.uint8)
     good = mod._query
-    mod._query = lambda p, slots: good(p, slots)[:-1]
+    mod._query = lambda payload: good(payload)[:-1]
     try:
         with pytest.raises(ProtocolAbort, match="malformed parity query"):
             reconcile(

@@ -15,138 +15,10 @@ from numpy.typing import NDArray
 
 from qlight._numba import JIT
 
-_GOLDEN = 0x9E3779B97F4A7C15
-_M1 = 0xBF58476D1CE4E5B9
-_M2 = 0x94D049BB133111EB
-
-
-@njit(**JIT)  # type: ignore[untyped-decorator]
-def _splitmix(x: np.uint64) -> tuple[np.uint64, np.uint64]:  # pragma: no cover - numba
-    """One splitmix64 step (Steele, Lea & Flood, OOPSLA 2014): (new state, output)."""
-    x = x + np.uint64(_GOLDEN)
-    z = x
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(_M1)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(_M2)
-    return x, z ^ (z >> np.uint64(31))
-
-
-@njit(**JIT)  # type: ignore[untyped-decorator]
-def _permutation(n: int, seed: int) -> NDArray[np.int32]:  # pragma: no cover - numba
-    """Uniform random permutation of 0..n−1 by the Rao–Sandelius shuffle.
-
-    Rao, Sankhya 23, 305 (1961); Sandelius, Biometrics 18, 73 (1962): every element goes
-    to one of ``B = 2^b`` buckets with independent uniform labels, each bucket is shuffled
-    by Fisher–Yates, and the buckets are concatenated; the result is a uniform permutation
-    (the labels give a uniform ordered set partition, the shuffles a uniform order inside each
-    part). With buckets of ≈ 2 000 elements every shuffle stays in the L1 cache, which makes
-    it ≈ 3× faster than one Fisher–Yates over a 4 MB array. Randomness: splitmix64 from the
-    public seed; each 64-bit output gives ⌊64/b⌋ bucket labels of ``b`` bits, or two 32-bit
-    words u for the shuffles, where the index j ∈ [0, i] inside a bucket is
-    ⌊u (i + 1) / 2^32⌋ (Lemire, ACM TOMACS 29, 3 (2019)); its bias, < (i + 1)/2^32
-    ≤ 10^−6, is irrelevant: the shuffles only need to spread errors, not be secret.
-    """
-    b = 0
-    while b < 12 and (n >> (b + 11)) > 0:
-        b += 1
-    nbk = 1 << b
-    x = np.uint64(seed)
-    m32 = np.uint64(0xFFFFFFFF)
-    s32 = np.uint64(32)
-    lab = np.zeros(n, dtype=np.int32)
-    start = np.zeros(nbk + 1, dtype=np.int64)
-    if b > 0:
-        per = 64 // b  # labels cut from one 64-bit output
-        mask = np.uint64(nbk - 1)
-        for i0 in range(0, n, per):
-            x, z = _splitmix(x)
-            for i in range(i0, min(i0 + per, n)):
-                lab[i] = np.int64(z & mask)
-                z >>= np.uint64(b)
-    for i in range(n):
-        start[lab[i] + 1] += 1
-    for c in range(nbk):
-        start[c + 1] += start[c]
-    pos = start[:nbk].copy()
-    perm = np.empty(n, dtype=np.int32)
-    for i in range(n):
-        c = lab[i]
-        perm[pos[c]] = i
-        pos[c] += 1
-    z = np.uint64(0)
-    have = 0  # 32-bit halves of z not yet used
-    for c in range(nbk):
-        lo = start[c]
-        for i in range(start[c + 1] - lo - 1, 0, -1):
-            if have == 0:
-                x, z = _splitmix(x)
-                have = 2
-            j = lo + np.int64(((z & m32) * np.uint64(i + 1)) >> s32)
-            z >>= s32
-            have -= 1
-            t = perm[lo + i]
-            perm[lo + i] = perm[j]
-            perm[j] = t
-    return perm
-
-
-@njit(**JIT)  # type: ignore[untyped-decorator]
-def _half_split(n: int, k: int, seed: int) -> NDArray[np.int32]:  # pragma: no cover - numba
-    """Permutation for passes whose blocks are halves of the key (k ≥ n/2).
-
-    Each element gets an independent uniform bit from splitmix64; the elements with bit 0
-    come first, then those with bit 1, each group in index order (a stable two-bucket
-    Rao–Sandelius partition without the inner shuffles). The bucket sizes miss k by
-    ≈ √n/2; the elements that cross the block boundary are then drawn by a partial
-    Fisher–Yates from the larger bucket, so that the first block (the first k positions) is
-    a uniformly random k-subset (each bit fair and independent, the crossing ones a uniform
-    subset of their bucket). Only block membership matters in such a pass — a pair of
-    errors is split with the same probability as under a uniform permutation — and the
-    order inside a block only fixes how the binary search halves it. O(n) sequential work
-    plus O(√n) random swaps, instead of a shuffle of the whole key.
-    """
-    perm = np.empty(n, dtype=np.int32)
-    bits = np.empty(n, dtype=np.uint8)
-    x = np.uint64(seed)
-    one = np.uint64(1)
-    count0 = 0
-    for i0 in range(0, n, 64):
-        x, z = _splitmix(x)
-        for i in range(i0, min(i0 + 64, n)):
-            bits[i] = np.uint8(z & one)
-            count0 += 1 - int(z & one)
-            z >>= one
-    ptr = np.empty(2, dtype=np.int64)
-    ptr[0] = 0
-    ptr[1] = count0
-    for i in range(n):  # branch-free: the bits are random, a branch would mispredict
-        c = bits[i]
-        perm[ptr[c]] = i
-        ptr[c] += 1
-    m32 = np.uint64(0xFFFFFFFF)
-    s32 = np.uint64(32)
-    if count0 < k:  # block 0 also takes k − count0 elements of bucket 1: a uniform choice
-        for i in range(count0, k):
-            x, z = _splitmix(x)
-            j = i + np.int64(((z & m32) * np.uint64(n - i)) >> s32)
-            t = perm[i]
-            perm[i] = perm[j]
-            perm[j] = t
-    else:  # block 1 takes count0 − k elements of bucket 0: a uniform choice
-        for i in range(count0 - 1, k - 1, -1):
-            x, z = _splitmix(x)
-            j = np.int64(((z & m32) * np.uint64(i + 1)) >> s32)
-            t = perm[i]
-            perm[i] = perm[j]
-            perm[j] = t
-    return perm
-
-
-@njit(**JIT)  # type: ignore[untyped-decorator]
-def _inverse(perm: NDArray[np.int32]) -> NDArray[np.int32]:  # pragma: no cover - numba
-    inv = np.empty_like(perm)
-    for i in range(perm.size):
-        inv[perm[i]] = i
-    return inv
+# The permutation kernels live with the permutations (re-exported for existing callers).
+from qlight.qkd.postprocess._cascade_perms import _half_split as _half_split
+from qlight.qkd.postprocess._cascade_perms import _inverse as _inverse
+from qlight.qkd.postprocess._cascade_perms import _permutation as _permutation
 
 
 @njit(**JIT)  # type: ignore[untyped-decorator]
@@ -233,16 +105,16 @@ def _gather_blocks(
 
 @njit(**JIT)  # type: ignore[untyped-decorator]
 def _node_range(h: int, lo: int, hi: int) -> tuple[int, int]:  # pragma: no cover - numba
-    """Range of heap node ``h`` inside the block range [lo, hi)."""
+    """Range of heap node ``h`` inside the block range [lo, hi) (branch-free descent: the
+    bits of ``h`` are random, a branch per level would mispredict)."""
     d = 0
     while (h >> (d + 1)) > 0:
         d += 1
     for bit in range(d - 1, -1, -1):
         mid = (lo + hi) // 2
-        if (h >> bit) & 1:
-            lo = mid
-        else:
-            hi = mid
+        r = (h >> bit) & 1
+        lo = mid if r else lo
+        hi = hi if r else mid
     return lo, hi
 
 
@@ -321,10 +193,75 @@ def _flip_pass(
     """:func:`_apply_flips` then :func:`_chain_candidates` on one pass, in one call; returns
     only the candidates that exist (the −1 entries dropped). A pass's candidates depend on
     its own node states only, so doing both per pass equals applying the flips to every
-    pass first."""
-    _apply_flips(st, pk, inv, k, k2, flips)
-    cand = _chain_candidates(st, inv, k, k2, flips)
-    out: NDArray[np.int64] = cand[cand >= 0]
+    pass first.
+
+    Written for memory-level parallelism (the flipped bits hit random cache lines of
+    ``inv``, ``pk`` and ``st``): the positions are looked up in one loop, the copy bits
+    toggled in another, and the two walks down each block are branch-free (conditional
+    moves), so the loads of consecutive flips overlap instead of waiting behind
+    mispredicted branches — ≈ 2.5–4× faster than the plain loops (same results, tested).
+    """
+    pos = np.empty(flips.size, dtype=np.int64)
+    for f in range(flips.size):
+        pos[f] = inv[flips[f]]
+    out: NDArray[np.int64] = _flip_positions(st, pk, k, k2, pos)
+    return out
+
+
+@njit(**JIT)  # type: ignore[untyped-decorator]
+def _flip_positions(
+    st: NDArray[np.int8], pk: NDArray[np.uint8], k: int, k2: int, pos: NDArray[np.int64]
+) -> NDArray[np.int64]:  # pragma: no cover - numba
+    """:func:`_flip_pass` given the flipped bits' positions in the pass (``inv[bit]``); for
+    the pass just searched they are the searches' end points, no lookup needed. ``pos`` is
+    overwritten."""
+    n = pk.size
+    m = pos.size
+    for f in range(m):
+        pk[pos[f]] ^= np.uint8(1)
+    for f in range(m):  # toggle every known node on the chain
+        q = pos[f]
+        b = q // k
+        lo = b * k
+        hi = min(lo + k, n)
+        base = b * k2
+        h = 1
+        while True:
+            s = st[base + h]
+            st[base + h] = s ^ np.int8(s >= 0)
+            if hi - lo <= 1:
+                break
+            mid = (lo + hi) // 2
+            r = q >= mid
+            lo = mid if r else lo
+            hi = hi if r else mid
+            h = 2 * h + int(r)
+    cnt = 0
+    for f in range(m):  # deepest odd known node on the chain (after all flips)
+        q = pos[f]
+        b = q // k
+        lo = b * k
+        hi = min(lo + k, n)
+        base = b * k2
+        h = 1
+        c = -1
+        while True:
+            c = base + h if st[base + h] == 1 else c
+            if hi - lo <= 1:
+                break
+            mid = (lo + hi) // 2
+            r = q >= mid
+            lo = mid if r else lo
+            hi = hi if r else mid
+            h = 2 * h + int(r)
+        pos[f] = c
+        cnt += c >= 0
+    out = np.empty(cnt, dtype=np.int64)
+    j = 0
+    for f in range(m):
+        if pos[f] >= 0:
+            out[j] = pos[f]
+            j += 1
     return out
 
 
@@ -335,9 +272,12 @@ def _descend_known(
     lo: NDArray[np.int64],
     hi: NDArray[np.int64],
     k2: int,
+    idx: NDArray[np.int64],
 ) -> None:  # pragma: no cover - numba
-    """Walk each search down through children whose error parity is already known."""
-    for i in range(slot.size):
+    """Walk each search ``i`` in ``idx`` down through children whose error parity is
+    already known."""
+    for t in range(idx.size):
+        i = idx[t]
         base = (slot[i] // k2) * k2
         h = slot[i] - base
         while hi[i] - lo[i] > 1:
@@ -388,24 +328,41 @@ def _slot_parities(
 
 
 @njit(**JIT)  # type: ignore[untyped-decorator]
+def _answer_bits(
+    px: NDArray[np.uint8], slots: NDArray[np.int32], k: int, k2: int, n: int
+) -> tuple[NDArray[np.uint8], bool]:  # pragma: no cover - numba
+    """:func:`_slot_parities` packed 8 per byte, most significant bit first (the layout of
+    ``numpy.packbits``): the payload of Alice's ``cascade/answer`` frame, in one call."""
+    par, ok = _slot_parities(px, slots, k, k2, n)
+    out = np.zeros((par.size + 7) // 8, dtype=np.uint8)
+    for t in range(par.size):
+        out[t >> 3] |= par[t] << np.uint8(7 - (t & 7))
+    return out, ok
+
+
+@njit(**JIT)  # type: ignore[untyped-decorator]
 def _active(
     st: NDArray[np.int8],
     slot: NDArray[np.int64],
     lo: NDArray[np.int64],
     hi: NDArray[np.int64],
+    idx: NDArray[np.int64],
     k2: int,
     reuse: bool,
 ) -> NDArray[np.int64]:  # pragma: no cover - numba
-    """Advance the searches through known subblocks (if ``reuse``); indices still open."""
+    """Advance the searches ``idx`` (those open before this round: a finished search never
+    reopens) through known subblocks (if ``reuse``); the indices still open, in order."""
     if reuse:
-        _descend_known(st, slot, lo, hi, k2)
+        _descend_known(st, slot, lo, hi, k2, idx)
     cnt = 0
-    for i in range(slot.size):
+    for t in range(idx.size):
+        i = idx[t]
         if hi[i] - lo[i] > 1:
             cnt += 1
     out = np.empty(cnt, dtype=np.int64)
     j = 0
-    for i in range(slot.size):
+    for t in range(idx.size):
+        i = idx[t]
         if hi[i] - lo[i] > 1:
             out[j] = i
             j += 1
@@ -424,40 +381,55 @@ def _search_step(
     k2: int,
     reuse: bool,
 ) -> None:  # pragma: no cover - numba
-    """One bisection of every open search: compare Alice's parity of the left half with
-    Bob's (from his permuted key ``pk``, :func:`_gather`), record both children's error
-    parities (if ``reuse``) and descend."""
+    """One bisection of every open search: compare Alice's parity of the left half (bit
+    ``t`` of the packed answer ``alice_left``, most significant bit first, as
+    ``numpy.packbits`` packs) with Bob's (from his permuted key ``pk``, :func:`_gather`),
+    record both children's error parities (if ``reuse``) and descend (branch-free: the
+    direction is random)."""
     for t in range(act.size):
         i = act[t]
-        mid = (lo[i] + hi[i]) // 2
+        a = lo[i]
+        b = hi[i]
+        mid = (a + b) // 2
         acc = np.uint8(0)
-        for q in range(lo[i], mid):
+        for q in range(a, mid):
             acc ^= pk[q]
-        e_left = np.int8(alice_left[t] ^ acc)
-        base = (slot[i] // k2) * k2
-        h = slot[i] - base
+        e_left = np.int8(((alice_left[t >> 3] >> np.uint8(7 - (t & 7))) & np.uint8(1)) ^ acc)
+        s = slot[i]
+        base = (s // k2) * k2
+        child = 2 * s - base  # slot of the left child: base + 2h
         if reuse:
-            st[base + 2 * h] = e_left
-            st[base + 2 * h + 1] = st[slot[i]] ^ e_left
-        if e_left == 1:
-            hi[i] = mid
-            slot[i] = base + 2 * h
-        else:
-            lo[i] = mid
-            slot[i] = base + 2 * h + 1
+            st[child] = e_left
+            st[child + 1] = st[s] ^ e_left
+        left = e_left == 1
+        hi[i] = mid if left else b
+        lo[i] = a if left else mid
+        slot[i] = child if left else child + 1
 
 
-@njit(**JIT)  # type: ignore[untyped-decorator]
-def _minimal_odd(
-    cand: NDArray[np.int64], st: NDArray[np.int8], k2: int
-) -> NDArray[np.int64]:  # pragma: no cover - numba
+def _minimal_odd(cand: NDArray[np.int64], st: NDArray[np.int8], k2: int) -> NDArray[np.int64]:
     """The distinct nodes (global slots) of ``cand`` whose error parity is odd and that have
     no odd descendant in ``cand``, sorted: where Bob's next binary searches start.
 
-    Walks each odd node's ancestors (``base + h // 2**j``) once, stopping at one already
-    seen, so the whole set costs one hash set and one pass.
+    Sorted by NumPy (its SIMD sort is ≈ 10× faster than numba's ``np.sort`` on int64),
+    then :func:`_minimal_odd_sorted`.
     """
-    srt = np.sort(cand)
+    out: NDArray[np.int64] = _minimal_odd_sorted(np.sort(cand), st, k2)
+    return out
+
+
+@njit(**JIT)  # type: ignore[untyped-decorator]
+def _minimal_odd_sorted(
+    srt: NDArray[np.int64], st: NDArray[np.int8], k2: int
+) -> NDArray[np.int64]:  # pragma: no cover - numba
+    """:func:`_minimal_odd` of sorted candidates.
+
+    Marks every proper ancestor (``base + h // 2**j``) of each odd candidate in place, by
+    adding 4 to its state (−1, 0, 1 become 3, 4, 5; a walk stops at a node already marked,
+    whose own ancestors are), keeps the odd candidates left unmarked, then removes the
+    marks along the same walks: ``st`` is unchanged on return. No hash set, and the walks
+    stay inside each block's own ``K2`` bytes of ``st`` (cache-local).
+    """
     odd = np.empty(srt.size, dtype=np.int64)
     m = 0
     for i in range(srt.size):
@@ -465,19 +437,25 @@ def _minimal_odd(
         if (i == 0 or s != srt[i - 1]) and st[s] == 1:
             odd[m] = s
             m += 1
-    anc = {np.int64(-1)}  # typed set of int64; -1 is never a slot
+    mark = np.int8(4)
     for i in range(m):
         base = (odd[i] // k2) * k2
         h = (odd[i] - base) // 2
-        while h >= 1 and (base + h) not in anc:  # an ancestor seen: its own are in anc too
-            anc.add(base + h)
+        while h >= 1 and st[base + h] < 3:
+            st[base + h] += mark
             h //= 2
     out = np.empty(m, dtype=np.int64)
     j = 0
     for i in range(m):
-        if odd[i] not in anc:
+        if st[odd[i]] < 3:
             out[j] = odd[i]
             j += 1
+    for i in range(m):
+        base = (odd[i] // k2) * k2
+        h = (odd[i] - base) // 2
+        while h >= 1 and st[base + h] >= 3:
+            st[base + h] -= mark
+            h //= 2
     return out[:j]
 
 
@@ -500,15 +478,22 @@ def _open_slots(
     slot: NDArray[np.int64],
     lo: NDArray[np.int64],
     hi: NDArray[np.int64],
+    idx: NDArray[np.int64],
     k2: int,
     reuse: bool,
-) -> tuple[NDArray[np.int64], NDArray[np.int32]]:  # pragma: no cover - numba
-    """:func:`_active` plus the ``int32`` slots of the open searches (Bob's next query)."""
-    act = _active(st, slot, lo, hi, k2, reuse)
-    sl = np.empty(act.size, dtype=np.int32)
+    p: int,
+) -> tuple[NDArray[np.int64], NDArray[np.uint8]]:  # pragma: no cover - numba
+    """:func:`_active` plus Bob's next query as the bytes of its payload: the pass ``p``
+    (u32) and the slots of the open searches (int32), little-endian."""
+    act = _active(st, slot, lo, hi, idx, k2, reuse)
+    out = np.empty(4 + 4 * act.size, dtype=np.uint8)
+    for j in range(4):
+        out[j] = np.uint8((p >> (8 * j)) & 0xFF)
     for t in range(act.size):
-        sl[t] = np.int32(slot[act[t]])
-    return act, sl
+        s = slot[act[t]]
+        for j in range(4):
+            out[4 + 4 * t + j] = np.uint8((s >> (8 * j)) & 0xFF)
+    return act, out
 
 
 @njit(**JIT)  # type: ignore[untyped-decorator]
@@ -522,9 +507,10 @@ def _step_and_open(
     alice_left: NDArray[np.uint8],
     k2: int,
     reuse: bool,
-) -> tuple[NDArray[np.int64], NDArray[np.int32]]:  # pragma: no cover - numba
-    """One round of Bob's searches in one call: :func:`_search_step` with Alice's answer,
-    then :func:`_open_slots` for the next query."""
+    p: int,
+) -> tuple[NDArray[np.int64], NDArray[np.uint8]]:  # pragma: no cover - numba
+    """One round of Bob's searches in one call: :func:`_search_step` with Alice's packed
+    answer (the frame's payload as bytes), then :func:`_open_slots` for the next query."""
     _search_step(pk, st, slot, lo, hi, act, alice_left, k2, reuse)
-    nxt, sl = _open_slots(st, slot, lo, hi, k2, reuse)
-    return nxt, sl
+    nxt, q = _open_slots(st, slot, lo, hi, act, k2, reuse, p)
+    return nxt, q

@@ -21,18 +21,21 @@ Bob's binary searches run in parallel over all odd blocks of one pass — per ro
 ``cascade/query`` (the pass and the searched nodes' int32 slots) and one ``cascade/answer``
 (Alice's parities, packed), both as raw frames (:func:`~.messages.encode_raw`: no message
 objects on the per-round path; authenticated and counted like every frame). Bob keeps a copy
-of his key in each pass's order (``_gather``, kept current on every flip), so his range
-parities are XORs over contiguous bytes. Bob's requests
+of his key in the order of each pass he searches (``_gather``, kept current on every flip),
+so his range parities are XORs over contiguous bytes. Passes whose blocks are halves of the
+key mostly only confirm it: their block parities come from the bit-packed key and block
+masks (``_cascade_bits``), and the copy, node states (Bob) and prefix XOR (Alice) are built
+only once one of their blocks is odd — the same frames either way. Bob's requests
 disclose which blocks hold an odd number of errors, which is independent of Alice's key and
 so is not counted (standard accounting, Brassard–Salvail Sec. 3). The permutations come from
 a public seed (``_cascade_perms``: fresh per frame, or fixed per session and cached). The
-numba kernels are in ``_cascade_kernels``.
+numba kernels are in ``_cascade_kernels`` and ``_cascade_bits``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from struct import Struct
 from typing import Literal
@@ -40,18 +43,26 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from qlight.qkd.postprocess._cascade_bits import _flip_roots, _masked_parities, _pack
 from qlight.qkd.postprocess._cascade_kernels import (
+    _answer_bits,
     _flip_pass,
+    _flip_positions,
+    _gather,
     _gather_blocks,
     _init_ranges,
     _inverse,
     _minimal_odd,
     _open_slots,
     _prefix_xor,
-    _slot_parities,
     _step_and_open,
 )
-from qlight.qkd.postprocess._cascade_perms import PermutationCache, pass_permutation
+from qlight.qkd.postprocess._cascade_perms import (
+    PermutationCache,
+    block_masks,
+    is_half,
+    pass_permutation,
+)
 from qlight.qkd.postprocess.channel import AuthenticatedChannel
 from qlight.qkd.postprocess.errors import ProtocolAbort
 from qlight.qkd.postprocess.messages import RawFrame, bits_message, public_message
@@ -62,6 +73,10 @@ Variant = Literal["original", "optimized"]
 _MIN_Q = 1e-5
 _MAX_N = 1 << 31
 _U32 = Struct("<I")
+#: Passes whose blocks are halves of the key take the bit-packed path (``_cascade_bits``):
+#: block parities from masks, the permuted copies and prefix XORs only once a block is odd.
+#: Same frames either way (tested with this switched off).
+_LAZY_HALF = True
 
 
 def block_sizes(variant: Variant, qber: float, n: int) -> list[int]:
@@ -76,29 +91,73 @@ def block_sizes(variant: Variant, qber: float, n: int) -> list[int]:
     return [max(1, min(k, half)) for k in sizes]
 
 
-def _query(p: int, slots: NDArray[np.int32]) -> bytes:
-    """Payload of Bob's ``cascade/query`` raw frame: the pass (u32) and the slots (int32),
-    little-endian."""
-    return _U32.pack(p) + slots.astype("<i4", copy=False).tobytes()
+def _query(payload: NDArray[np.uint8]) -> bytes:
+    """Payload of Bob's ``cascade/query`` raw frame (built by the round kernel: the pass as
+    u32, then the slots as int32, little-endian)."""
+    return payload.tobytes()
 
 
-def _answer(
-    payload: bytes, px: dict[int, NDArray[np.uint8]], sizes: list[int], n: int
-) -> tuple[bytes, int]:
+def _answer(payload: bytes, alice: _AliceState) -> tuple[bytes, int]:
     """Alice's parities of the left halves of the queried nodes of one pass: the packed
     bits (payload of her ``cascade/answer`` raw frame) and their number (the leak)."""
     if len(payload) < 8 or len(payload) % 4:
         raise ProtocolAbort("alice: malformed parity query")
     (p,) = _U32.unpack_from(payload)
-    if p not in px:
+    if p not in alice.announced:
         raise ProtocolAbort(f"alice: query for pass {p} before its parities")
     slots = np.frombuffer(payload, dtype="<i4", offset=4)
-    k = sizes[p]
-    k2 = 2 * (1 << max(k - 1, 0).bit_length())
-    out, ok = _slot_parities(px[p], slots, k, k2, n)
+    px = alice.px.get(p)
+    if px is None:
+        px = alice.prefix(p)
+    out, ok = _answer_bits(px, slots, alice.sizes[p], alice.k2[p], alice.n)
     if not ok:
         raise ProtocolAbort("alice: parity query out of range")
-    return np.packbits(out).tobytes(), int(out.size)  # 1 bit of leak each
+    return out.tobytes(), int(slots.size)  # 1 bit of leak each
+
+
+class _AliceState:
+    """Alice's side of one frame: her key, the passes announced, her prefix XORs (built on
+    the first query of a pass) and, for half-key passes, her bit-packed key."""
+
+    def __init__(
+        self, rec: CascadeReconciler, key: NDArray[np.uint8], seed: int, sizes: list[int]
+    ) -> None:
+        self.rec = rec
+        self.key = key
+        self.n = int(key.size)
+        self.seed = seed
+        self.sizes = sizes
+        self.k2 = [2 * (1 << max(k - 1, 0).bit_length()) for k in sizes]
+        self.announced: set[int] = set()
+        self.px: dict[int, NDArray[np.uint8]] = {}
+        self.words: NDArray[np.uint64] | None = None
+
+    def perm(self, p: int) -> NDArray[np.int32]:
+        """Permutation of pass ``p`` (from the session cache, or computed: not kept, 4 bytes
+        per bit; without a session a half-key pass is recomputed if it is ever queried)."""
+        return self.rec._perm("alice", self.n, self.sizes[p], self.seed, p)
+
+    def prefix(self, p: int) -> NDArray[np.uint8]:
+        """Prefix XOR of pass ``p`` (``_prefix_xor``), computed once, when first needed."""
+        px = self.px.get(p)
+        if px is None:
+            px = self.px[p] = _prefix_xor(self.key, self.perm(p))
+        return px
+
+    def parities(self, p: int) -> NDArray[np.uint8]:
+        """Parities of all blocks of pass ``p`` (announced from now on)."""
+        n, k = self.n, self.sizes[p]
+        if _LAZY_HALF and is_half(n, k):
+            if self.words is None:
+                self.words = _pack(self.key)
+            masks = self.rec._masks("alice", self.perm(p), n, k, self.seed, p)
+            par: NDArray[np.uint8] = _masked_parities(self.words, masks)
+        else:
+            px = self.prefix(p)
+            bounds = np.minimum(np.arange(-(-n // k) + 1, dtype=np.int64) * k, n)
+            par = px[bounds[1:]] ^ px[bounds[:-1]]
+        self.announced.add(p)
+        return par
 
 
 @dataclass(frozen=True)
@@ -144,6 +203,15 @@ class CascadeReconciler:
         if cache is None:
             return pass_permutation(n, k, seed, p)
         return cache.permutation(n, k, seed, p)
+
+    def _masks(
+        self, party: str, perm: NDArray[np.int32], n: int, k: int, seed: int, p: int
+    ) -> NDArray[np.uint64]:
+        """Block masks of a half-key pass (``_cascade_bits``) from this party's cache."""
+        cache = self._caches.get(party)
+        if cache is None:
+            return block_masks(perm, k)
+        return cache.masks(perm, n, k, seed, p)
 
     def _check_q(self, q: float) -> None:
         if not (math.isfinite(q) and 0.0 <= q <= self.max_qber):
@@ -193,14 +261,14 @@ class CascadeReconciler:
         channel.send(public_message("cascade/setup", meta))
         channel.begin_transcript()
         sizes = block_sizes(self.variant, qber_estimate, n)
-        px: dict[int, NDArray[np.uint8]] = {}
+        state = _AliceState(self, key, seed, sizes)
         while True:
             yield
             msg = channel.recv_any()
             if isinstance(msg, RawFrame):  # the lean per-round path
                 if msg.kind != "cascade/query":
                     raise ProtocolAbort(f"alice: unexpected raw frame {msg.kind!r}")
-                channel.send_raw("cascade/answer", *_answer(msg.payload, px, sizes, n))
+                channel.send_raw("cascade/answer", *_answer(msg.payload, state))
             elif msg.kind == "cascade/done":
                 channel.send_transcript_tag()
                 yield
@@ -210,10 +278,7 @@ class CascadeReconciler:
                 p = int(msg.meta.get("pass", -1))
                 if not 0 <= p < len(sizes):
                     raise ProtocolAbort(f"alice: request for unknown pass {p}")
-                px[p] = _prefix_xor(key, self._perm("alice", n, sizes[p], seed, p))
-                nb = -(-n // sizes[p])
-                bounds = np.minimum(np.arange(nb + 1, dtype=np.int64) * sizes[p], n)
-                par = px[p][bounds[1:]] ^ px[p][bounds[:-1]]
+                par = state.parities(p)
                 channel.send(bits_message("cascade/parities", {"pass": p}, parities=par))
             else:
                 raise ProtocolAbort(f"alice: unexpected message {msg.kind!r}")
@@ -246,16 +311,29 @@ class CascadeReconciler:
         seed = int(setup.meta["seed"])
         sizes = block_sizes(self.variant, q, n)
         reuse = self.variant == "optimized"
-        state = _BobState(key, reuse)
+        cache = self._caches.get("bob")
+
+        def perm_inv(p: int) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+            perm = self._perm("bob", n, sizes[p], seed, p)
+            inv = _inverse(perm) if cache is None else cache.inverse(perm, n, sizes[p], seed, p)
+            return perm, inv
+
+        state = _BobState(key, reuse, perm_inv)
         for p, k in enumerate(sizes):
             channel.send(public_message("cascade/next", {"pass": p}))
-            perm = self._perm("bob", n, k, seed, p)  # while Alice computes the same
-            cache = self._caches.get("bob")
-            inv = _inverse(perm) if cache is None else cache.inverse(perm, n, k, seed, p)
+            # while Alice computes the same:
+            if _LAZY_HALF and is_half(n, k):
+                perm = self._perm("bob", n, k, seed, p)
+                masks = self._masks("bob", perm, n, k, seed, p)
+            else:
+                perm, inv = perm_inv(p)
             alice_par = channel.recv("cascade/parities").array("parities")
             if int(alice_par.size) != -(-n // k):
                 raise ProtocolAbort(f"bob: {alice_par.size} block parities for pass {p}")
-            state.add_pass(perm, inv, k, alice_par)
+            if _LAZY_HALF and is_half(n, k):
+                state.add_half_pass(k, masks, alice_par)
+            else:
+                state.add_pass(perm, inv, k, alice_par)
             state.run(channel)
         channel.send(public_message("cascade/done"))
         channel.send_transcript_tag()
@@ -264,6 +342,9 @@ class CascadeReconciler:
 
 
 class _Pass:
+    """One pass as Bob searches it: permutation, inverse, his key in the pass's order and
+    the node states (``_cascade_kernels``)."""
+
     def __init__(
         self, perm: NDArray[np.int32], inv: NDArray[np.int32], k: int, pk: NDArray[np.uint8]
     ) -> None:
@@ -277,13 +358,34 @@ class _Pass:
         self.pending: list[NDArray[np.int64]] = []
 
 
+class _HalfPass:
+    """A half-key pass before any of its blocks is searched (``_cascade_bits``): only the
+    error parities of its (≤ 3) blocks are known, kept current through the block masks."""
+
+    def __init__(self, k: int, n: int, masks: NDArray[np.uint64], roots: NDArray[np.int8]) -> None:
+        self.k = k
+        self.k2 = 2 * (1 << max(k - 1, 0).bit_length())
+        self.n = n
+        self.masks = masks
+        self.roots = roots
+        self.pending: list[NDArray[np.int64]] = []
+
+
 class _BobState:
     """Bob's knowledge: his key, every pass's permutation and node states."""
 
-    def __init__(self, key: NDArray[np.uint8], reuse: bool) -> None:
+    def __init__(
+        self,
+        key: NDArray[np.uint8],
+        reuse: bool,
+        perm_inv: Callable[[int], tuple[NDArray[np.int32], NDArray[np.int32]]],
+    ) -> None:
         self.key = key
         self.reuse = reuse
-        self.passes: list[_Pass] = []
+        self.perm_inv = perm_inv
+        self.passes: list[_Pass | _HalfPass] = []
+        self.words: NDArray[np.uint64] | None = None  # packed key, None when out of date
+        self._ends = np.empty(0, dtype=np.int64)  # end positions of the last searches
 
     def add_pass(
         self,
@@ -302,6 +404,34 @@ class _BobState:
         ps.pending.append(roots[err == 1])
         self.passes.append(ps)
 
+    def add_half_pass(
+        self, k: int, masks: NDArray[np.uint64], alice_par: NDArray[np.uint8]
+    ) -> None:
+        """A half-key pass: block parities from the packed key and the masks, no copy."""
+        if self.words is None:
+            self.words = _pack(self.key)
+        err = alice_par ^ _masked_parities(self.words, masks)
+        hp = _HalfPass(k, int(self.key.size), masks, err.astype(np.int8))
+        hp.pending.append(np.flatnonzero(err).astype(np.int64) * hp.k2 + 1)
+        self.passes.append(hp)
+
+    def _searchable(self, p: int) -> _Pass | None:
+        """Pass ``p`` ready for a search: a half pass with an odd block becomes a full one
+        (permuted copy of the current key, node states with the known block parities);
+        ``None`` when no pending block of a half pass is still odd."""
+        ps = self.passes[p]
+        if isinstance(ps, _Pass):
+            return ps
+        cand = np.concatenate(ps.pending) if ps.pending else np.empty(0, np.int64)
+        if not np.any(ps.roots[(cand - 1) // ps.k2] == 1):
+            return None
+        perm, inv = self.perm_inv(p)
+        full = _Pass(perm, inv, ps.k, _gather(self.key, perm))
+        full.st[np.arange(full.nb, dtype=np.int64) * full.k2 + 1] = ps.roots
+        full.pending = ps.pending
+        self.passes[p] = full
+        return full
+
     def run(self, channel: AuthenticatedChannel) -> None:
         """Search until no known block or subblock of any pass has odd error parity.
 
@@ -315,10 +445,14 @@ class _BobState:
             if not todo:
                 return
             p = min(todo, key=lambda i: self.passes[i].k)
-            slots = self._minimal(self.passes[p])
-            self.passes[p].pending.clear()
+            ps = self._searchable(p)
+            if ps is None:
+                self.passes[p].pending.clear()
+                continue
+            slots = self._minimal(ps)
+            ps.pending.clear()
             if slots.size:
-                self._flip(self._search(channel, p, slots))
+                self._flip(self._search(channel, p, ps, slots), p)
 
     @staticmethod
     def _minimal(ps: _Pass) -> NDArray[np.int64]:
@@ -328,30 +462,43 @@ class _BobState:
         return out
 
     def _search(
-        self, channel: AuthenticatedChannel, p: int, slots: NDArray[np.int64]
+        self, channel: AuthenticatedChannel, p: int, ps: _Pass, slots: NDArray[np.int64]
     ) -> NDArray[np.int64]:
         """Binary searches of the given nodes of pass ``p``, all in the same rounds.
 
         Per round Bob sends the slots (block and heap id) of the nodes still searched, one
         ``int32`` each; Alice answers the parity of each node's left half. Every search runs
         on Bob's key as it was at the start, over a range with odd error parity, so each
-        ends on a genuine error.
+        ends on a genuine error. The searched nodes are disjoint (``_minimal_odd`` keeps no
+        node with an odd descendant), so the bits found are distinct.
         """
-        ps = self.passes[p]
         n = ps.perm.size
+        pk, st, k2, reuse = ps.pk, ps.st, ps.k2, self.reuse
+        send, recv = channel.send_raw, channel.recv_raw
         slots = slots.copy()
-        lo, hi = _init_ranges(slots, ps.k, ps.k2, n)
-        act, sl = _open_slots(ps.st, slots, lo, hi, ps.k2, self.reuse)
+        lo, hi = _init_ranges(slots, ps.k, k2, n)
+        every = np.arange(slots.size, dtype=np.int64)
+        act, q = _open_slots(st, slots, lo, hi, every, k2, reuse, p)
         while act.size:
-            channel.send_raw("cascade/query", _query(p, sl), 0)
-            raw = channel.recv_raw("cascade/answer")
+            send("cascade/query", _query(q), 0)
+            raw = recv("cascade/answer")
             if len(raw) != (act.size + 7) // 8:
                 raise ProtocolAbort("bob: answer size does not match the query")
-            a_par = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), count=act.size)
-            act, sl = _step_and_open(ps.pk, ps.st, slots, lo, hi, act, a_par, ps.k2, self.reuse)
-        return np.unique(ps.perm[lo]).astype(np.int64)
+            a_par = np.frombuffer(raw, dtype=np.uint8)  # packed, unpacked by the kernel
+            act, q = _step_and_open(pk, st, slots, lo, hi, act, a_par, k2, reuse, p)
+        self._ends = lo  # the positions in pass p of the bits found (for _flip)
+        found: NDArray[np.int64] = ps.perm[lo].astype(np.int64)
+        return found
 
-    def _flip(self, bits: NDArray[np.int64]) -> None:
+    def _flip(self, bits: NDArray[np.int64], searched: int) -> None:
+        """Flip the bits found by the searches of pass ``searched`` in the key and in every
+        pass; collect each pass's new candidates (the deepest odd known node per bit)."""
         self.key[bits] ^= 1
-        for ps in self.passes:  # flips, then the deepest odd known node per flipped bit
-            ps.pending.append(_flip_pass(ps.st, ps.pk, ps.inv, ps.k, ps.k2, bits))
+        self.words = None
+        for i, ps in enumerate(self.passes):
+            if i == searched and isinstance(ps, _Pass):  # positions known: no inv lookup
+                ps.pending.append(_flip_positions(ps.st, ps.pk, ps.k, ps.k2, self._ends))
+            elif isinstance(ps, _Pass):
+                ps.pending.append(_flip_pass(ps.st, ps.pk, ps.inv, ps.k, ps.k2, bits))
+            else:
+                ps.pending.append(_flip_roots(ps.roots, ps.masks, ps.k2, bits))
