@@ -40,7 +40,9 @@ The transforms come from numpy, ``scipy.fft``, Intel MKL (``mkl_fft``) or cuFFT 
 (:mod:`._toeplitz_fft`, :mod:`._toeplitz_gpu`); with pocketfft, keys with
 ``m + n − 1 > 2^20`` are hashed by ``2^19 × 2^19`` tiles accumulated in the frequency domain
 (:mod:`._toeplitz_tiles`, which states the bound of the accumulated tile); streams of blocks
-go over several cores with :mod:`.toeplitz_batch`.
+go over several cores with :mod:`.toeplitz_batch`. Where the CPU has PCLMULQDQ the default
+back end is neither: :mod:`._gf2_clmul` multiplies bit-packed words carry-lessly (transposed
+Karatsuba middle product), exact without any rounding argument and faster than every FFT.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from numpy.typing import NDArray
 
 from qlight._numba import JIT
 from qlight.errors import ParameterError
+from qlight.qkd.postprocess._gf2_clmul import clmul_toeplitz_bits
 from qlight.qkd.postprocess._toeplitz_fft import FftPair, fft_pair, resolve_backend
 from qlight.qkd.postprocess._toeplitz_gpu import cupy_module, gpu_convolution_bits
 from qlight.qkd.postprocess._toeplitz_tiles import TILE_BITS, Runner, tiled_toeplitz
@@ -273,7 +276,9 @@ def toeplitz_hash(
     """Hash an ``n``-bit key to ``n_out`` bits with the Toeplitz matrix of ``seed_bits``.
 
     Computes ``y = T x mod 2`` with ``T[i, j] = seed[i − j + n − 1]`` (Krawczyk 1994), by
-    an FFT convolution whose rounding is proven exact (module docstring).
+    carry-less multiplication and transposed Karatsuba over GF(2) (:mod:`._gf2_clmul`,
+    exact by construction) or by an FFT convolution whose rounding is proven exact (module
+    docstring).
 
     Parameters
     ----------
@@ -289,10 +294,12 @@ def toeplitz_hash(
         1: everything on the calling thread; >= 2: the two forward FFTs run on two
         cores (two threads; the inverse FFT is one transform on one core).
     backend : str
-        FFT library: ``"auto"`` (``mkl_fft`` where installed, else numpy), ``"numpy"``,
-        ``"scipy"``, ``"mkl"`` (:mod:`._toeplitz_fft`) or ``"cupy"`` (cuFFT on a CUDA GPU,
-        :mod:`._toeplitz_gpu`). Every back end gives the same bits; ``ParameterError``
-        names a back end that is not installed (or, for ``"cupy"``, has no GPU).
+        ``"clmul"`` (PCLMULQDQ carry-less products, x86-64; :mod:`._gf2_clmul`), an FFT
+        library ``"numpy"``, ``"scipy"``, ``"mkl"`` (:mod:`._toeplitz_fft`) or ``"cupy"``
+        (cuFFT on a CUDA GPU, :mod:`._toeplitz_gpu`); ``"auto"``: ``"clmul"`` where the CPU
+        has PCLMULQDQ, else ``mkl_fft`` where installed, else numpy. Every back end gives
+        the same bits; ``ParameterError`` names a back end that is not installed (or, for
+        ``"cupy"``, has no GPU; for ``"clmul"``, a CPU without PCLMULQDQ).
 
     Returns
     -------
@@ -315,6 +322,9 @@ def toeplitz_hash(
     if gpu:
         cupy_module()  # ParameterError naming the back end without CuPy or a GPU
     name = "cupy" if gpu else resolve_backend(backend)
+    if name == "clmul":  # exact by construction (carry-less products, no rounding)
+        clmul: NDArray[np.uint8] = clmul_toeplitz_bits(x, s, m)
+        return clmul
     pair = None if gpu else fft_pair(name)
     if m <= _DIRECT_MAX_BITS:
         return _direct_hash(x, s, m)

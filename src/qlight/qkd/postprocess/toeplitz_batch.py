@@ -6,7 +6,8 @@ only overlaps its two forward transforms). A stream of blocks — the normal cas
 link, which produces one reconciled block after another — uses every core by hashing whole
 blocks in parallel: each worker thread runs the one-core hash of its block with its own
 cached buffers, and every FFT back end releases the GIL during a transform (see
-:mod:`qlight.qkd.postprocess._toeplitz_fft`). Each block's output is exactly
+:mod:`qlight.qkd.postprocess._toeplitz_fft`), as do the numba kernels of the carry-less
+back end (``nogil=True``, :mod:`qlight.qkd.postprocess._gf2_clmul`). Each block's output is exactly
 ``modified_toeplitz_hash(key, seed, n_out)``: the same 2-universal family (Hayashi &
 Tsurumaru, IEEE Trans. Inf. Theory 62, 2213 (2016)) and the same proven rounding bound.
 """
