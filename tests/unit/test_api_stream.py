@@ -164,3 +164,71 @@ def test_a_send_that_does_not_finish_times_out() -> None:
 
     anyio.run(main)
     assert ws.sent == 1
+
+
+class _CountingService(FakeDeviceService):
+    """The fake device, recording the ``limit`` of every ``rate_history`` call."""
+
+    def __init__(self) -> None:
+        super().__init__(seed=8, state=DeviceState.EMITTING)  # not started: step() by hand
+        self.limits: list[int] = []
+
+    def rate_history(self, limit: int = 600) -> list[RateSample]:
+        self.limits.append(limit)
+        return super().rate_history(limit)
+
+
+def _rates(messages: list[str]) -> list[float]:
+    out: list[float] = []
+    for text in messages:
+        msg = json.loads(text)
+        if msg["type"] == "rate":
+            out += [r["sim_time_s"] for r in msg["data"]]
+    return out
+
+
+def test_later_messages_carry_and_read_only_new_rate_samples() -> None:
+    svc = _CountingService()
+    for _ in range(40):
+        svc.step()
+    backlog = [r.sim_time_s for r in svc.rate_history(600)]
+    assert len(backlog) == 41  # the fake publishes one sample when it is built
+    svc.limits.clear()
+    streamer = _Streamer(svc, StreamSettings(rate_backlog=600))
+    assert _rates(streamer.messages(first=True)) == backlog  # the backlog on connect
+    assert svc.limits == [600]
+    for _ in range(3):
+        svc.step()
+    second = _rates(streamer.messages(first=False))
+    assert svc.limits[1:] == [16]  # a short window was read, not the backlog
+    assert second == [r.sim_time_s for r in svc.rate_history(3)]  # the 3 new ones only
+    assert second[0] > backlog[-1]
+    assert _rates(streamer.messages(first=False)) == []  # nothing new: no rate message
+    # A burst larger than the window: the backlog is read again, nothing is skipped.
+    for _ in range(50):
+        svc.step()
+    n_calls = len(svc.limits)
+    burst = _rates(streamer.messages(first=False))
+    assert svc.limits[n_calls:] == [16, 600]
+    assert burst == [r.sim_time_s for r in svc.rate_history(50)]
+    # ... and the next window is sized from the burst (2 x 50), so 60 new samples fit.
+    for _ in range(60):
+        svc.step()
+    n_calls = len(svc.limits)
+    after = _rates(streamer.messages(first=False))
+    assert svc.limits[n_calls:] == [100]
+    assert after == [r.sim_time_s for r in svc.rate_history(60)]
+
+
+def test_a_reconnect_gets_the_backlog_again() -> None:
+    svc = _CountingService()
+    for _ in range(5):
+        svc.step()
+    cfg = StreamSettings(rate_backlog=600)
+    first = _Streamer(svc, cfg)
+    first.messages(first=True)
+    first.messages(first=False)
+    svc.step()
+    again = _rates(_Streamer(svc, cfg).messages(first=True))
+    assert again == [r.sim_time_s for r in svc.rate_history(600)]
+    assert len(again) == 7

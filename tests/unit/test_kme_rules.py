@@ -49,7 +49,7 @@ def test_config_reads_toml_and_resolves_paths(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "match"),
     [
-        ("kme_id = ", "not valid TOML"),
+        ("kme_id = ", "invalid TOML"),
         ('kme_id = "a"\n', "store_path"),
         (config_toml("a", 1, {}, "b", 2, []).replace("default_size = 256", "default_size = 100"),
          "multiple of 8"),

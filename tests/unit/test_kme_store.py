@@ -185,3 +185,68 @@ def test_counts_follow_changes_made_by_another_connection(tmp_path: Path) -> Non
         two.claim("kme-a", 4)
         assert one.pool_count() == 0
         assert two.pool_count() == 0
+
+
+def _pool_selects(st: KmeStore) -> list[str]:
+    """Record the SELECTs on the pool's key material made through ``st``'s connection."""
+    seen: list[str] = []
+    st._db.set_trace_callback(
+        lambda sql: seen.append(sql) if sql.startswith("SELECT chunk_id, material") else None
+    )
+    return seen
+
+
+def test_peer_side_reads_the_pool_in_one_query_per_owner(tmp_path: Path) -> None:
+    own_a, own_b = chunks(1200), chunks(10)
+    with _store(tmp_path) as st:
+        st.put_chunks(own_a, "kme-a")
+        st.put_chunks(own_b, "kme-b")
+
+        def plan(pool: list[tuple[str, bytes]]) -> list[PlannedKey]:
+            pairs = zip(pool[0::2], pool[1::2], strict=True)
+            return [PlannedKey(str(uuid.uuid4()), 512, (x[0], y[0])) for x, y in pairs]
+
+        items = [  # 3 requests from kme-a's pool (600 chunks), one from kme-b's (10)
+            (plan(own_a[0:200]), "kme-a", "sae-a", ["sae-b"]),
+            (plan(own_b), "kme-b", "sae-b", ["sae-a"]),
+            (plan(own_a[200:400]), "kme-a", "sae-a", ["sae-b"]),
+            (plan(own_a[400:600]), "kme-a", "sae-c", []),  # peer-served only: just spent
+        ]
+        selects = _pool_selects(st)
+        st.reserve_from_pool_many(items, discard=("kme-a", [c for c, _ in own_a[600:610]]))
+        st._db.set_trace_callback(None)
+        # 600 IDs of kme-a in IN lists of 500 (2 queries) + 10 of kme-b (1); per chunk: 610.
+        assert len(selects) == 3
+        assert st.pool_count("kme-a") == 1200 - 600 - 10
+        assert st.pool_count("kme-b") == 0
+        assert st.waiting_count() == 100 + 5 + 100
+        material = dict(own_a + own_b)
+        for plan_, _, master, slaves in items:
+            if not slaves:
+                continue
+            got = st.deliver([pk.key_id for pk in plan_], slaves[0], master)
+            assert got == [b"".join(material[c] for c in pk.chunk_ids) for pk in plan_]
+    with _store(tmp_path) as again:  # recounted from the file: the cached counts were right
+        assert again.pool_count("kme-a") == 590
+        assert again.waiting_count() == 0
+
+
+def test_a_chunk_spent_by_an_earlier_request_of_the_batch_fails_the_batch(tmp_path: Path) -> None:
+    pool = chunks(3)
+    with _store(tmp_path) as st:
+        st.put_chunks(pool, "kme-a")
+        first = [PlannedKey(str(uuid.uuid4()), 256, (pool[0][0],))]
+        second = [PlannedKey(str(uuid.uuid4()), 256, (pool[1][0],)),
+                  PlannedKey(str(uuid.uuid4()), 256, (pool[0][0],))]  # fmt: skip
+        with pytest.raises(ServiceUnavailableError, match=f"chunk {pool[0][0]} not in the pool"):
+            st.reserve_from_pool_many(
+                [(first, "kme-a", "sae-a", ["sae-b"]), (second, "kme-a", "sae-a", ["sae-b"])]
+            )
+        assert st.pool_count("kme-a") == 3  # all or none
+        assert st.waiting_count() == 0
+        # Within one key, a repeated chunk is read twice and spent once (as before).
+        kid = str(uuid.uuid4())
+        st.reserve_from_pool([PlannedKey(kid, 512, (pool[2][0], pool[2][0]))], "kme-a", "sae-a",
+                             ["sae-b"])  # fmt: skip
+        assert st.deliver([kid], "sae-b", "sae-a") == [pool[2][1] * 2]
+        assert st.pool_count("kme-a") == 2

@@ -12,17 +12,17 @@ thread until SIGINT/SIGTERM.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import socket
 import threading
-from collections.abc import Callable, Coroutine, Generator, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
 
+from qlight.api._uvicorn import Server, listen
 from qlight.api.kme_app import create_kme_app
 from qlight.api.kme_peer import HttpPeerLink
 from qlight.api.kme_tls import TlsHttpToolsProtocol, client_ssl_context, server_ssl_context
@@ -31,14 +31,6 @@ from qlight.qkd.kme.config import KmeConfig
 from qlight.qkd.kme.service import KmeService, open_store
 
 __all__ = ["KmeThread", "RunningKme", "bind_socket", "build_kme", "serve_forever"]
-
-
-class _Server(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to its owner."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 @dataclass
@@ -62,20 +54,12 @@ class RunningKme:
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host:port`` (port 0: a free port), ready for :func:`build_kme`."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on such sockets; without it Nagle's
-    # algorithm and delayed ACKs add ~40 ms to every response written in two parts.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigurationError(f"cannot listen on {host}:{port} ({exc.strerror})") from None
-    sock.set_inheritable(True)
-    return sock
+    """A TCP socket listening on ``host:port`` (port 0: a free port), for :func:`build_kme`.
+
+    The shared :func:`qlight.api._uvicorn.listen` (``TCP_NODELAY`` set, errors as one
+    :class:`~qlight.errors.ConfigurationError` line).
+    """
+    return listen(host, port)
 
 
 def build_kme(
@@ -118,7 +102,7 @@ def build_kme(
         timeout_keep_alive=30,
         timeout_graceful_shutdown=5,
     )
-    return RunningKme(config, svc, _Server(uc), s)
+    return RunningKme(config, svc, Server(uc, handle_signals=False), s)
 
 
 def _run_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:

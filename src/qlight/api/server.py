@@ -23,12 +23,10 @@ the exit of uvicorn (connections are dropped) but the device is still stopped.
 
 from __future__ import annotations
 
-import signal
 import socket
 import threading
 import traceback
-from collections.abc import Callable, Generator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +34,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from qlight.api._uvicorn import Server, listen
 from qlight.api.app import API_PREFIX, create_app
 from qlight.api.auth import ApiToken, resolve_api_token
 from qlight.api.booting import BootingService
@@ -45,8 +44,6 @@ from qlight.device.settings import DeviceSettings
 from qlight.errors import ConfigurationError, QlightError
 
 __all__ = ["DeviceServer", "ServerInfo"]
-
-_BACKLOG = 2048
 
 
 @dataclass(frozen=True)
@@ -84,41 +81,6 @@ class ServerInfo:
         }
 
 
-class _Uvicorn(uvicorn.Server):
-    """uvicorn's server without re-raising the captured signal after shutdown."""
-
-    @contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        handled = (signal.SIGINT, signal.SIGTERM)
-        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
-        try:
-            yield
-        finally:
-            for sig, handler in original.items():
-                signal.signal(sig, handler)
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    except socket.gaierror as exc:
-        raise ConfigurationError(f"host {host!r}: cannot resolve ({exc.strerror})") from None
-    family, _, _, _, addr = infos[0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(addr)
-        sock.listen(_BACKLOG)
-    except OSError as exc:
-        sock.close()
-        raise ConfigurationError(f"cannot listen on {host}:{port} ({exc.strerror})") from None
-    sock.set_inheritable(True)
-    return sock
-
-
 def _start_scpi(service: DeviceService, host: str, port: int) -> ScpiServerHandle:
     try:
         return start_scpi_server(service, host, port)
@@ -151,7 +113,7 @@ class DeviceServer:
         self._loader: threading.Thread | None = None
         self._sock: socket.socket | None = None
         self._scpi: ScpiServerHandle | None = None
-        self._server: _Uvicorn | None = None
+        self._server: Server | None = None
         self.app: FastAPI | None = None
         self.info: ServerInfo | None = None
         #: Why loading the device failed (then :meth:`serve` returns 2), else None.
@@ -174,7 +136,7 @@ class DeviceServer:
         configured = s.api_token.get_secret_value() if s.api_token is not None else None
         token = resolve_api_token(s.data_dir, configured)
         try:
-            self._sock = _bind(s.host, s.port)
+            self._sock = listen(s.host, s.port)
             self.app = create_app(self._booting, api_token=token.value)
             self._scpi = _start_scpi(self._booting, s.host, s.scpi_port)
         except BaseException:
@@ -219,7 +181,7 @@ class DeviceServer:
             lifespan="on",
             timeout_graceful_shutdown=3,
         )
-        self._server = _Uvicorn(config)
+        self._server = Server(config, handle_signals=True)
         self._loader = threading.Thread(target=self._load, name="qlight-device-loader")
         try:
             self._loader.start()

@@ -6,7 +6,10 @@ Every message is one JSON object ``{"type": …, "seq": …, "data": …}``:
   every published change (at most every ``min_interval_s``) and at least every
   ``heartbeat_s`` (0.25 s by default, so ≥ 4 messages/s whatever the device does — the
   dashboard goal of ≥ 2 Hz holds even when nothing changes);
-* ``rate`` — new :class:`~qlight.device.service_types.RateSample` points (a list, oldest first);
+* ``rate`` — new :class:`~qlight.device.service_types.RateSample` points (a list, oldest
+  first): on connect the last ``rate_backlog`` samples, then only samples newer than the
+  last one sent (read from the device as a short window of the latest samples, not the
+  whole backlog again);
 * ``g2`` — a new :class:`~qlight.device.service_types.G2Snapshot` (only when it changed);
 * ``event`` — new event-log entries (a list).
 
@@ -31,7 +34,7 @@ import anyio
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel
 
-from qlight.device.service_types import DeviceService
+from qlight.device.service_types import DeviceService, RateSample
 
 __all__ = ["StreamSettings", "make_stream_router"]
 
@@ -44,6 +47,10 @@ class StreamSettings(BaseModel):
     poll_s: float = 0.1
     send_timeout_s: float = 2.0
     rate_backlog: int = 600
+
+
+#: Smallest window of rate samples read per message after the first (see ``_new_rates``).
+_MIN_RATE_WINDOW = 16
 
 
 def _encode(kind: str, seq: int, data: Any) -> str:
@@ -73,6 +80,29 @@ class _Streamer:
         self.last_sim_rate = -math.inf
         self.last_g2_time: float | None = None
         self.last_event_id = 0
+        self.rate_window = _MIN_RATE_WINDOW
+
+    def _new_rates(self) -> list[RateSample]:
+        """Rate samples newer than the last one sent, oldest first.
+
+        The first call (a new connection) reads the whole backlog. Later calls read only a
+        window of the latest samples, sized from what the previous call found (twice the
+        number of new samples, at least :data:`_MIN_RATE_WINDOW`): one message usually
+        carries a handful. Only when every sample of the window is new (more may lie
+        beyond it) is the backlog read again, so no sample is ever skipped.
+        """
+        backlog = self.cfg.rate_backlog
+        if self.last_sim_rate == -math.inf:
+            new = self.service.rate_history(backlog)
+            self.rate_window = _MIN_RATE_WINDOW
+            return new
+        window = min(self.rate_window, backlog)
+        fetched = self.service.rate_history(window)
+        if len(fetched) >= window and fetched[0].sim_time_s > self.last_sim_rate:
+            fetched = self.service.rate_history(backlog)
+        new = [r for r in fetched if r.sim_time_s > self.last_sim_rate]
+        self.rate_window = max(_MIN_RATE_WINDOW, 2 * len(new))
+        return new
 
     def messages(self, *, first: bool) -> list[str]:
         """Messages for everything new since the last call (runs in a worker thread)."""
@@ -80,9 +110,7 @@ class _Streamer:
         st = svc.status()
         self.seq = st.update_seq
         out = [_encode("status", st.update_seq, _dump(st))]
-        rates = [
-            r for r in svc.rate_history(self.cfg.rate_backlog) if r.sim_time_s > self.last_sim_rate
-        ]
+        rates = self._new_rates()
         if rates:
             self.last_sim_rate = rates[-1].sim_time_s
             out.append(_encode("rate", st.update_seq, [_dump(r) for r in rates]))

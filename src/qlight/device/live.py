@@ -7,6 +7,7 @@ under one short lock and never wait for instrument work. Every publish increment
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import deque
@@ -131,9 +132,12 @@ class LiveState:
 
     def rate_history(self, limit: int) -> list[RateSample]:
         """The last ``limit`` rate samples, oldest first."""
-        with self._cond:
-            items = list(self._rates)
-        return items[-limit:] if limit > 0 else []
+        if limit <= 0:
+            return []
+        with self._cond:  # copy only the tail: the stream asks for a few new samples
+            items = list(itertools.islice(reversed(self._rates), limit))
+        items.reverse()
+        return items
 
     def latest_g2(self) -> G2Snapshot | None:
         """The latest g2 histogram."""

@@ -13,7 +13,6 @@ docs/device.md; the health checks they parametrise are in :mod:`qlight.device.su
 from __future__ import annotations
 
 import threading
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +24,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from qlight._toml import read_toml
 from qlight.device.config import TwinConfig
 from qlight.errors import ConfigurationError
 
@@ -195,16 +195,6 @@ _TOML = threading.local()
 _LOCK = threading.Lock()
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except OSError as exc:
-        raise ConfigurationError(f"config file {path}: cannot read ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"config file {path}: invalid TOML ({exc})") from None
-
-
 def _one_line(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
@@ -223,7 +213,7 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> DeviceSe
     qlight.errors.ConfigurationError
         Unreadable or invalid TOML, an unknown field, or a bad value (message names it).
     """
-    data = _read_toml(Path(config_file)) if config_file is not None else {}
+    data = read_toml(config_file) if config_file is not None else {}
     given = {k: v for k, v in overrides.items() if v is not None}
     with _LOCK:
         _TOML.data = data

@@ -34,12 +34,12 @@ See ``docs/kme.md`` for the reference of every field.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from qlight._toml import read_toml
 from qlight.errors import ConfigurationError
 
 __all__ = ["KeySizes", "KmeConfig", "PeerConfig", "TlsPaths", "load_config"]
@@ -156,12 +156,7 @@ def load_config(path: str | Path) -> KmeConfig:
         The file is missing, not TOML, or a field is missing or invalid (the message names it).
     """
     p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigurationError(f"{p}: cannot read ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{p}: not valid TOML ({exc})") from None
+    data = read_toml(p)
     try:
         return KmeConfig.model_validate(_resolve(data, p.parent))
     except ValidationError as exc:

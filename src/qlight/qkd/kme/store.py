@@ -27,6 +27,10 @@ from qlight.qkd.kme.errors import BadRequestError, ServiceUnavailableError, Unau
 
 __all__ = ["Chunk", "KmeStore", "PlannedKey"]
 
+#: Chunk IDs per ``IN (…)`` list: well below SQLite's host-parameter limit (999 before
+#: SQLite 3.32, 32766 since).
+_IN_BATCH = 500
+
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS pool (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -309,8 +313,7 @@ class KmeStore:
         with self._lock:
             self._begin()
             try:
-                for plan, owner, master_sae, slaves in items:
-                    self._spend_plan(plan, owner, master_sae, slaves)
+                self._spend_plans(items)
                 if discard is not None and discard[1]:
                     before = self._db.total_changes
                     self._db.executemany(
@@ -328,25 +331,65 @@ class KmeStore:
                 raise
             self._db.execute("COMMIT")
 
-    def _spend_plan(
-        self, plan: Sequence[PlannedKey], owner: str, master_sae: str, slaves: Sequence[str]
+    def _pool_materials(self, owner: str, chunk_ids: Sequence[str]) -> dict[str, bytes]:
+        """Bytes of the listed chunks owned by ``owner`` (absent ones and other owners' are
+        left out): one ``SELECT … IN (…)`` per :data:`_IN_BATCH` IDs (inside the
+        transaction)."""
+        unique = list(dict.fromkeys(chunk_ids))
+        found: dict[str, bytes] = {}
+        for i in range(0, len(unique), _IN_BATCH):
+            part = unique[i : i + _IN_BATCH]
+            marks = ",".join("?" * len(part))
+            # By chunk_id only: with ``owner = ?`` in the WHERE clause SQLite prefers the
+            # (owner, seq) index and scans every chunk of the owner (measured 20x slower).
+            rows = self._db.execute(
+                f"SELECT chunk_id, material, owner FROM pool WHERE chunk_id IN ({marks})", part
+            )
+            found.update((str(cid), bytes(m)) for cid, m, o in rows if o == owner)
+        return found
+
+    def _delete_chunks(self, owner: str, chunk_ids: Sequence[str]) -> None:
+        """Delete the listed chunks, all owned by ``owner`` (checked by the caller), inside
+        the transaction; the cached counts follow."""
+        unique = list(dict.fromkeys(chunk_ids))
+        before = self._db.total_changes
+        for i in range(0, len(unique), _IN_BATCH):
+            part = unique[i : i + _IN_BATCH]
+            marks = ",".join("?" * len(part))
+            self._db.execute(f"DELETE FROM pool WHERE chunk_id IN ({marks})", part)
+        self._count_change(owner, before - self._db.total_changes)
+
+    def _spend_plans(
+        self, items: Sequence[tuple[Sequence[PlannedKey], str, str, Sequence[str]]]
     ) -> None:
-        built: list[tuple[str, bytes]] = []
-        for pk in plan:
-            parts: list[bytes] = []
-            for cid in pk.chunk_ids:
-                row = self._db.execute(
-                    "SELECT material FROM pool WHERE chunk_id = ? AND owner = ?", (cid, owner)
-                ).fetchone()
-                if row is None:
-                    raise ServiceUnavailableError(f"chunk {cid} not in the pool of {owner}")
-                parts.append(bytes(row[0]))
-            built.append((pk.key_id, assemble(parts, pk.size_bits)))
-        ids = [(c,) for pk in plan for c in pk.chunk_ids]
-        self._db.executemany("DELETE FROM pool WHERE chunk_id = ?", ids)
-        self._count_change(owner, -len(ids))
-        if slaves:
-            self._insert_keys(built, master_sae, slaves)
+        """Build and store the planned keys of ``items``, spending their chunks.
+
+        The chunks are read with one query per owner (per :data:`_IN_BATCH` IDs), not one
+        per chunk. As when each item was read on its own, in order: a chunk may appear twice
+        in one item's plan, but a chunk spent by an earlier item is gone for a later one.
+        """
+        wanted: dict[str, list[str]] = {}
+        for plan, owner, _, _ in items:
+            wanted.setdefault(owner, []).extend(c for pk in plan for c in pk.chunk_ids)
+        pool = {owner: self._pool_materials(owner, ids) for owner, ids in wanted.items()}
+        for plan, owner, master_sae, slaves in items:
+            available = pool[owner]
+            built: list[tuple[str, bytes]] = []
+            for pk in plan:
+                parts: list[bytes] = []
+                for cid in pk.chunk_ids:
+                    material = available.get(cid)
+                    if material is None:
+                        raise ServiceUnavailableError(f"chunk {cid} not in the pool of {owner}")
+                    parts.append(material)
+                built.append((pk.key_id, assemble(parts, pk.size_bits)))
+            for pk in plan:
+                for cid in pk.chunk_ids:
+                    available.pop(cid, None)
+            if slaves:
+                self._insert_keys(built, master_sae, slaves)
+        for owner, ids in wanted.items():
+            self._delete_chunks(owner, ids)
 
     def deliver(self, key_ids: Sequence[str], sae_id: str, master_sae: str) -> list[bytes]:
         """Hand keys to slave ``sae_id`` once: remove its grants (all or none).
