@@ -79,3 +79,14 @@ def test_bad_options_exit_2_with_one_line(tmp_path: Path) -> None:
         assert proc.returncode == 2, bad
         assert proc.stdout == ""
         assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_plain_text_prints_each_cycle_and_a_labelled_summary(tmp_path: Path) -> None:
+    proc = _run(["demo", "powercycle", "--cycles", "1", "--seed", "1"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].startswith("cycle 0: ")
+    assert "correct=True" in lines[0]
+    assert lines[-1].startswith("same emitter 100.0%; error median ")
+    assert "nm (CRLB " in lines[-1]
+    assert lines[-1].endswith("failed 0")

@@ -70,6 +70,10 @@ _DEPTH_GUESS_M = 0.3e-6
 #: (0.1 µm pixels; an emitter gives 1–4·10⁵ counts/s at its peak, so ≥ 25 counts per pixel).
 _REFILL_WIDTHS_M = (8e-6, 16e-6, 30e-6)
 _REFILL_DWELL_S = 0.25e-3
+#: Pixel of the candidate-search PL scans (m), finer than the PSF sigma (localization).
+_SCAN_PIXEL_M = 0.1e-6
+#: A spot closer than this to a known candidate (chip frame, m) is that candidate.
+_SAME_SPOT_M = 0.5e-6
 #: Longest g2(0) acquisition of the first-boot qualification (sequential, stops when clear).
 _QUALIFY_MAX_S = 30.0
 #: PL scan widths around the target when the top-up runs out of unqualified candidates.
@@ -156,7 +160,7 @@ class PowerCycleController:
         """PL scan ``w × w`` around a chip-frame point: new point-like spots, brightest first."""
         xs, ys = reg.transform.apply(x_chip, y_chip)
         pl = self.ins.scanner.raster_scan(
-            float(xs), float(ys), w, w, 0.1e-6, dwell_s, z_m=self.z_surf + _DEPTH_GUESS_M
+            float(xs), float(ys), w, w, _SCAN_PIXEL_M, dwell_s, z_m=self.z_surf + _DEPTH_GUESS_M
         )
         det = detect_and_localize(pl.pl_counts, pl.x_m, pl.y_m, psf_sigma_m=self.psf_sigma_m)
         known = [(k.x_chip_m, k.y_chip_m) for k in self.candidates] + self.tried
@@ -168,7 +172,7 @@ class PowerCycleController:
                 float(v)
                 for v in reg.transform.apply_inverse(d.localization.x_m, d.localization.y_m)
             )
-            if all(math.hypot(xc - kx, yc - ky) > 0.5e-6 for kx, ky in known):
+            if all(math.hypot(xc - kx, yc - ky) > _SAME_SPOT_M for kx, ky in known):
                 found.append(
                     Candidate(xc, yc, _DEPTH_GUESS_M, d.localization.photons, key=self._key())
                 )

@@ -233,6 +233,19 @@ def run_powercycles(
     }
 
 
+def _summary_line(s: dict[str, Any]) -> str:
+    """The run's summary as one labelled line with units."""
+    return (
+        f"same emitter {s['success_rate']:.1%}; error median {s['median_error_nm']:.2f} nm, "
+        f"p95 {s['p95_error_nm']:.2f} nm (CRLB {s['crlb_nm']:.2f} nm); time to photons "
+        f"(simulated) median {s['median_sim_time_to_photons_s']:.1f} s, p95 "
+        f"{s['p95_sim_time_to_photons_s']:.1f} s; compute median {s['median_compute_s']:.2f} s, "
+        f"max {s['max_compute_s']:.2f} s; top-up median {s['median_sim_topup_s']:.1f} s; "
+        f"targets gone {s['n_target_gone']}, switched {s['n_switched']}, "
+        f"failed {s['n_failed']}"
+    )
+
+
 def demo_powercycle(
     cycles: Annotated[int, typer.Option("--cycles", help="Number of power cycles.")] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Twin seed.")] = 0,
@@ -278,4 +291,4 @@ def demo_powercycle(
                     f"error={r['error_nm']:.1f} nm t={r['sim_time_to_photons_s']:.1f} s "
                     f"compute={r['compute_s']:.2f} s"
                 )
-            typer.echo(f"summary: {out['summary']}")
+            typer.echo(_summary_line(out["summary"]))

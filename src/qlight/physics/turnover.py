@@ -52,10 +52,14 @@ class Turnover:
     slots: NDArray[np.int64]
 
 
+#: Chips drawn at most to fill the reservoir (a chip config without isolated emitters fails).
+_MAX_RESERVOIR_CHIPS = 1000
+
+
 def _reservoir(chip: Chip, rng: np.random.Generator, n: int) -> list[ChipEmitter]:
     """``n`` isolated, off-structure emitters drawn with the chip's laws."""
     out: list[ChipEmitter] = []
-    for _ in range(1000):
+    for _ in range(_MAX_RESERVOIR_CHIPS):
         if len(out) >= n:
             break
         extra = generate_chip(chip.config, int(rng.integers(0, 2**62)))
