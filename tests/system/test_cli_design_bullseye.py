@@ -50,6 +50,8 @@ _TINY = [
     "--no-ring-search",
     "--refine-resolution-nm",
     "0",
+    "--center-span",
+    "0",
     "--search-resolution-nm",
     "25",
     "--resolution-nm",

@@ -19,11 +19,13 @@ from qlight.errors import FileFormatError, ParameterError
 from qlight.photonics import guided_modes, parse_stack
 from qlight.photonics.design import (
     BullseyeDesign,
+    _center_resonance,
     _set,
     evaluate_design,
     far_field_summary,
     initial_design,
     optimize_bullseye,
+    scale_lateral,
 )
 from qlight.photonics.design_table import BullseyeTable, TableEntry, load_design_table
 from qlight.physics.chip import generate_chip
@@ -101,6 +103,7 @@ def test_optimizer_never_returns_worse_than_its_start() -> None:
         final_resolution_nm=25.0,
         max_evaluations=3,
         refine_evaluations=2,
+        center_span=0.0,
         start=start,
         progress=ticks.append,
         domain=SMALL,
@@ -128,7 +131,68 @@ def test_optimizer_never_returns_worse_than_its_start() -> None:
     assert ff == far_field_summary(em, "h")
 
 
+def test_refinement_varies_only_refine_free() -> None:
+    # no global search (budget 0), then a refinement restricted to the period: the disc
+    # radius, although free in the search, must come back unchanged
+    start = _suspended(1)
+    res = optimize_bullseye(
+        650.0,
+        0.9,
+        free=("disc_radius_nm", "period_nm"),
+        n_rings=1,
+        ring_candidates=(),
+        search_resolution_nm=25.0,
+        refine_resolution_nm=25.0,
+        final_resolution_nm=25.0,
+        max_evaluations=0,
+        refine_evaluations=3,
+        refine_free=("period_nm",),
+        refine_step=0.2,
+        center_span=0.0,
+        start=start,
+        domain=SMALL,
+    )
+    assert res.design.disc_radius_nm == start.disc_radius_nm
+    assert res.n_evaluations >= 2  # the start plus refinement solves
+    assert max(m for _, m in res.history) >= res.initial_merit
+
+
+def test_center_resonance_finds_the_peak_of_a_narrow_resonance() -> None:
+    # F_P(s) a Lorentzian in the lateral scale s peaked at 1.013 (half width 0.004, like the
+    # 650 nm design's); the two-stage scan (step 0.005, then 0.0025) must land within half
+    # the fine step of the peak, and skip scales whose collection drops by more than 0.02.
+    d = _suspended(3)
+    period0 = d.period_nm
+
+    def score(x: BullseyeDesign) -> tuple[float, float, float]:
+        s = x.period_nm / period0
+        p = 10.0 / (1.0 + ((s - 1.013) / 0.004) ** 2)
+        return (0.0, 0.9, p)
+
+    best = _center_resonance(d, score, 0.02, 9)
+    assert best.period_nm / period0 == pytest.approx(1.013, abs=0.00125 + 0.001)
+    assert best.disc_radius_nm == pytest.approx(
+        d.disc_radius_nm * best.period_nm / period0, abs=0.2
+    )
+    assert best.membrane_nm == d.membrane_nm
+    assert best.spacer_nm == d.spacer_nm
+
+    def lossy(x: BullseyeDesign) -> tuple[float, float, float]:
+        m, _, p = score(x)
+        return (m, 0.9 if x.period_nm / period0 < 1.004 else 0.85, p)
+
+    kept = _center_resonance(d, lossy, 0.02, 9)
+    assert kept.period_nm / period0 < 1.004  # the peak's collection is 0.05 lower: refused
+    assert scale_lateral(d, 1.0).period_nm == round(d.period_nm, 1)
+
+
 def test_bad_input_is_rejected() -> None:
+    with pytest.raises(ParameterError, match="center_span"):
+        optimize_bullseye(650.0, 0.9, center_span=0.5)
+    with pytest.raises(ParameterError, match="refine_free"):
+        optimize_bullseye(650.0, 0.9, refine_free=("colour",))
+    with pytest.raises(ParameterError, match="refine_step"):
+        optimize_bullseye(650.0, 0.9, refine_step=0.0)
     with pytest.raises(ParameterError, match="free"):
         optimize_bullseye(650.0, 0.9, free=("colour",))
     with pytest.raises(ParameterError, match="na"):

@@ -25,7 +25,10 @@ from rich.table import Table
 from qlight.cli._output import cli_errors, fail, print_json, progress
 from qlight.errors import ParameterError
 from qlight.photonics.design import (
+    CENTER_POINTS,
+    CENTER_SPAN,
     FREE_PARAMETERS,
+    PURCELL_TARGET,
     DesignResult,
     evaluate_design,
     far_field_summary,
@@ -110,22 +113,29 @@ def bullseye(
     ] = True,
     purcell_target: Annotated[
         float, typer.Option("--purcell-target", help="Purcell factor the merit asks for.")
-    ] = 5.0,
+    ] = PURCELL_TARGET,
     search_resolution_nm: Annotated[
         float, typer.Option("--search-resolution-nm", help="Grid of the global search (nm).")
     ] = 20.0,
     refine_resolution_nm: Annotated[
         float, typer.Option("--refine-resolution-nm", help="Grid of the refinement; 0: none.")
-    ] = 12.5,
+    ] = 10.0,
     resolution_nm: Annotated[
         float, typer.Option("--resolution-nm", help="Grid of the reported result (nm).")
-    ] = 10.0,
+    ] = 7.5,
+    center_span: Annotated[
+        float,
+        typer.Option(
+            "--center-span",
+            help="Resonance centring: lateral scales 1 ± span at the final grid; 0: none.",
+        ),
+    ] = CENTER_SPAN,
     max_evaluations: Annotated[
         int, typer.Option("--max-evaluations", help="Solves of the global search.")
     ] = 120,
     refine_evaluations: Annotated[
         int, typer.Option("--refine-evaluations", help="Solves of the refinement.")
-    ] = 20,
+    ] = 60,
     from_table: Annotated[
         bool,
         typer.Option("--from-table", help="Take the committed design table, no optimisation."),
@@ -190,7 +200,11 @@ def bullseye(
             refine = refine_resolution_nm if refine_resolution_nm > 0 else None
             cands = None if ring_search else ()
             total = planned_solves(
-                max_evaluations, refine_evaluations, 4 if ring_search else 0, refine is not None
+                max_evaluations,
+                refine_evaluations,
+                4 if ring_search else 0,
+                refine is not None,
+                CENTER_POINTS if center_span > 0 else 0,
             )
             with progress("optimising bullseye", total, enabled=not json) as advance:
                 result = optimize_bullseye(
@@ -207,6 +221,7 @@ def bullseye(
                     final_resolution_nm=resolution_nm,
                     max_evaluations=max_evaluations,
                     refine_evaluations=refine_evaluations,
+                    center_span=center_span,
                     start=start,
                     progress=advance,
                 )

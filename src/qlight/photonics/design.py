@@ -21,10 +21,19 @@ Method (efficient sweeps, no adjoint):
    into the NA, F_P the Purcell factor, p = ``purcell_weight``.
 3. **Ring count**: the optimum re-evaluated with fewer and more rings; the smallest count
    within 0.5 % of the best merit is kept (fewer rings: a smaller footprint).
-4. **Refinement**: the same Nelder–Mead restarted at the finer ``refine_resolution_nm`` on
-   the resonance-defining parameters (disc radius, period) with a small simplex; then the
-   final design is evaluated at ``final_resolution_nm`` (both orientations) and, as a
-   convergence check, at the search resolution too (:class:`DesignResult.convergence`).
+4. **Refinement**: the same Nelder–Mead restarted from that optimum at the finer
+   ``refine_resolution_nm`` (10 nm) on all free parameters (``refine_free``) with a simplex
+   of 10 % of each range. The Purcell factor is a cavity resonance: on the coarse search grid
+   it is off by up to 2× (docs/photonics-design.md), so the search finds the
+   high-collection basin and the refinement, on a grid that places the resonance within a
+   few nm, finds the cavity.
+5. **Resonance centring** at ``final_resolution_nm`` (7.5 nm, :func:`_center_resonance`):
+   the merit saturates at F_target, which leaves the design on the flank of a narrow
+   resonance (quality factor ≈ 120 at 650 nm); scanning a common scale of the lateral
+   geometry puts the resonance on the target wavelength, where F_P is largest and least
+   sensitive to the grid and the geometry. Then the final design is evaluated at
+   ``final_resolution_nm`` (both orientations) and, as a convergence check, at the search
+   and refinement resolutions too (:class:`DesignResult.convergence`).
 
 In-plane dipoles are the target (GaN defect emitters have dipoles nearly perpendicular to
 the c axis, REFERENCES.md); ``iso`` values are reported at the final resolution.
@@ -54,6 +63,7 @@ from qlight.photonics.structures import AxisymmetricStructure, bullseye
 
 __all__ = [
     "FREE_PARAMETERS",
+    "PURCELL_TARGET",
     "BullseyeDesign",
     "DesignResult",
     "evaluate_design",
@@ -61,10 +71,22 @@ __all__ = [
     "initial_design",
     "optimize_bullseye",
     "planned_solves",
+    "scale_lateral",
 ]
 
 F64 = NDArray[np.float64]
 ProgressFn = Callable[[float], None]
+
+#: Default F_target of the merit: above the issue's goal of 5 so that the design keeps
+#: F_P >= 5 through the remaining grid error (a few per cent at 10 nm, docs/photonics-design.md)
+#: and small fabrication errors of the resonance.
+PURCELL_TARGET = 8.0
+
+#: Resonance centring (step 5): lateral scales over 1 ± CENTER_SPAN on CENTER_POINTS points,
+#: twice (the second time around the best); the collection may lose at most _CENTER_ETA_LOSS.
+CENTER_SPAN = 0.02
+CENTER_POINTS = 9
+_CENTER_ETA_LOSS = 0.02
 
 #: Parameters the optimiser may vary (``etch_fraction``: etch depth / membrane thickness).
 FREE_PARAMETERS = (
@@ -380,10 +402,56 @@ def _check_resolution(d: BullseyeDesign, h: float) -> None:
 
 
 def planned_solves(
-    max_evaluations: int, refine_evaluations: int, n_ring_candidates: int, refine: bool
+    max_evaluations: int,
+    refine_evaluations: int,
+    n_ring_candidates: int,
+    refine: bool,
+    center_points: int = 0,
 ) -> int:
-    """Upper bound of the solver calls of :func:`optimize_bullseye` (progress bars)."""
-    return 1 + max_evaluations + n_ring_candidates + (refine_evaluations if refine else 0) + 1
+    """Upper bound of the solver calls of :func:`optimize_bullseye` (progress bars;
+    ``center_points``: 0 when the centring is skipped)."""
+    center = 1 + center_points + center_points // 2 + 1 if center_points else 0
+    refined = refine_evaluations if refine else 0
+    return 1 + max_evaluations + n_ring_candidates + refined + center + 1
+
+
+def scale_lateral(d: BullseyeDesign, scale: float) -> BullseyeDesign:
+    """The design with period, trench and disc radius multiplied by ``scale`` (0.1 nm)."""
+    return replace(
+        d,
+        period_nm=round(d.period_nm * scale, 1),
+        trench_nm=round(d.trench_nm * scale, 1),
+        disc_radius_nm=round(d.disc_radius_nm * scale, 1),
+    )
+
+
+def _center_resonance(
+    d: BullseyeDesign,
+    score: Callable[[BullseyeDesign], tuple[float, float, float]],
+    span: float,
+    points: int,
+) -> BullseyeDesign:
+    """Step 5: move the cavity resonance onto the target wavelength.
+
+    The merit saturates at F_target, so the refinement stops on the resonance's flank, where
+    F_P changes fastest with the geometry and the grid (measured: a 0.5 % lateral scale
+    moved F_P from 6.0 to 13.9). Scaling the lateral geometry by s shifts the resonance by
+    ≈ s·λ; the scale with the largest F_P among those keeping the collection within
+    ``_CENTER_ETA_LOSS`` of the start's is taken: first on ``points`` scales over 1 ± span,
+    then on ``points // 2 + 1`` scales over ± one step around the best. Returns ``d``
+    unchanged when no scale beats it.
+    """
+    _, c0, best_p = score(d)
+    best_s = 1.0
+    step = 2.0 * span / (points - 1)
+    stages = (np.linspace(-span, span, points), np.linspace(-step, step, points // 2 + 1))
+    for k, offsets in enumerate(stages):
+        centre = 1.0 if k == 0 else best_s
+        for off in offsets:
+            _, c, p = score(scale_lateral(d, float(centre + off)))
+            if c >= c0 - _CENTER_ETA_LOSS and p > best_p:
+                best_s, best_p = float(centre + off), p
+    return scale_lateral(d, best_s) if best_s != 1.0 else d
 
 
 def _ring_candidates(n_rings: int, given: tuple[int, ...] | None) -> tuple[int, ...]:
@@ -402,13 +470,17 @@ def optimize_bullseye(
     ring_candidates: tuple[int, ...] | None = None,
     spacer: str = "air",
     reflector: str | None = "Au",
-    purcell_target: float = 5.0,
+    purcell_target: float = PURCELL_TARGET,
     purcell_weight: float = 0.5,
     search_resolution_nm: float = 20.0,
-    refine_resolution_nm: float | None = 12.5,
-    final_resolution_nm: float = 10.0,
+    refine_resolution_nm: float | None = 10.0,
+    final_resolution_nm: float = 7.5,
     max_evaluations: int = 120,
-    refine_evaluations: int = 20,
+    refine_evaluations: int = 60,
+    refine_free: tuple[str, ...] | None = None,
+    refine_step: float = 0.1,
+    center_span: float = CENTER_SPAN,
+    center_points: int = CENTER_POINTS,
     start: BullseyeDesign | None = None,
     progress: ProgressFn | None = None,
     domain: Mapping[str, float] | None = None,
@@ -429,10 +501,18 @@ def optimize_bullseye(
     purcell_target, purcell_weight : float
         Penalty p·max(0, 1 − F_P/target) subtracted from the collection efficiency.
     search_resolution_nm, refine_resolution_nm, final_resolution_nm : float
-        Grid spacings of the search, the local refinement (``None``: skipped) and the
-        reported evaluation.
+        Grid spacings of the search, the refinement (``None``: skipped) and the reported
+        evaluation.
     max_evaluations, refine_evaluations : int
         Solver calls allowed to each Nelder–Mead stage.
+    refine_free : tuple of str, optional
+        Parameters of the refinement (default: all of ``free``).
+    refine_step : float
+        Initial simplex size of the refinement, as a fraction of each parameter's range.
+    center_span, center_points : float, int
+        Resonance centring (step 5): lateral scales 1 ± ``center_span`` on
+        ``center_points`` points, then a scan at a quarter of the step around the best;
+        ``center_span = 0`` skips it.
     start : BullseyeDesign, optional
         Starting geometry (default :func:`initial_design`).
     domain : mapping, optional
@@ -458,6 +538,16 @@ def optimize_bullseye(
         raise ParameterError(
             "final_resolution_nm", final_resolution_nm, "must be in (0, search_resolution_nm]"
         )
+    if refine_free is not None and set(refine_free) - set(FREE_PARAMETERS):
+        raise ParameterError("refine_free", refine_free, "must be among the free parameters")
+    if not (0.0 <= center_span <= 0.1) or not (
+        isinstance(center_points, int) and center_points >= 3
+    ):
+        raise ParameterError(
+            "center_span", (center_span, center_points), "need span in [0, 0.1], >= 3 points"
+        )
+    if not (0.0 < refine_step <= 0.5):
+        raise ParameterError("refine_step", refine_step, "must be in (0, 0.5]")
     if purcell_target <= 0 or purcell_weight < 0:
         raise ParameterError(
             "purcell_target", (purcell_target, purcell_weight), "need target > 0, weight >= 0"
@@ -477,20 +567,25 @@ def optimize_bullseye(
             _check_resolution(base, h)
     tick: ProgressFn = progress or (lambda _n: None)
     history: list[tuple[float, float]] = []
-    cache: dict[tuple[Any, ...], float] = {}
+    cache: dict[tuple[Any, ...], tuple[float, float, float]] = {}
 
-    def merit(d: BullseyeDesign, h: float) -> float:
+    def score(d: BullseyeDesign, h: float) -> tuple[float, float, float]:
+        """(merit, collection, Purcell) of the in-plane dipole, cached by geometry."""
         key = (h, *asdict(d).values())
         if key not in cache:
             try:
                 em = evaluate_design(d, na, h, domain=domain)
                 c, p = em.collection_efficiency("h"), em.purcell("h")
-                cache[key] = c - purcell_weight * max(0.0, 1.0 - p / purcell_target)
+                m = c - purcell_weight * max(0.0, 1.0 - p / purcell_target)
+                cache[key] = (m, c, p)
             except ParameterError:  # geometry the grid cannot resolve: outside the domain
-                cache[key] = -1.0
-            history.append((h, cache[key]))
+                cache[key] = (-1.0, 0.0, 0.0)
+            history.append((h, cache[key][0]))
             tick(1)
         return cache[key]
+
+    def merit(d: BullseyeDesign, h: float) -> float:
+        return score(d, h)[0]
 
     def nelder_mead(
         d0: BullseyeDesign, names: tuple[str, ...], h: float, budget: int, step: float
@@ -535,8 +630,12 @@ def optimize_bullseye(
         top = max(s for s, _ in scored)
         best = replace(best, n_rings=min(k for s, k in scored if s >= top - 0.005))
     if refine_resolution_nm is not None:
-        local = tuple(n for n in ("disc_radius_nm", "period_nm") if n in free)
-        best = nelder_mead(best, local, refine_resolution_nm, refine_evaluations, 0.03)
+        local = tuple(n for n in (free if refine_free is None else refine_free) if n in free)
+        best = nelder_mead(best, local, refine_resolution_nm, refine_evaluations, refine_step)
+    if center_span > 0:
+        best = _center_resonance(
+            best, lambda d: score(d, final_resolution_nm), center_span, center_points
+        )
     final = evaluate_design(best, na, final_resolution_nm, ("h", "v"), domain)
     tick(1)
     conv = []
