@@ -2,7 +2,7 @@
 
 Goals: a GaN-membrane bullseye reaching ≥ 80 % collection into NA 0.9 with Purcell ≥ 5 in
 simulation, the full optimisation in ≤ 10 minutes on 2 cores. Runs
-:func:`qlight.photonics.design.optimize_bullseye` with the default method and the given
+:func:`qlight.photonics.design_search.optimize_bullseye` with the default method and the given
 budget, compares against the peer available in the same run — the analytic Bragg-rule
 starting design (:func:`qlight.photonics.design.initial_design`, the usual hand design;
 Meep and commercial solvers are not pip-installable) — evaluated at the same final
@@ -26,13 +26,8 @@ import scipy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _docs
-from qlight.photonics.design import (
-    CENTER_POINTS,
-    evaluate_design,
-    initial_design,
-    optimize_bullseye,
-    planned_solves,
-)
+from qlight.photonics.design import evaluate_design, initial_design
+from qlight.photonics.design_search import CENTER_POINTS, optimize_bullseye, planned_solves
 from qlight.photonics.fdfd.pardiso import pardiso_available
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,14 +19,12 @@ from qlight.errors import FileFormatError, ParameterError
 from qlight.photonics import guided_modes, parse_stack
 from qlight.photonics.design import (
     BullseyeDesign,
-    _center_resonance,
-    _set,
     evaluate_design,
     far_field_summary,
     initial_design,
-    optimize_bullseye,
     scale_lateral,
 )
+from qlight.photonics.design_search import _center_resonance, _set, optimize_bullseye
 from qlight.photonics.design_table import BullseyeTable, TableEntry, load_design_table
 from qlight.physics.chip import generate_chip
 from qlight.physics.chipconfig import ChipConfig

@@ -1,7 +1,7 @@
 """``qlight design bullseye`` and ``qlight design layout`` (issue 10, design part).
 
 * ``bullseye`` — optimise a circular Bragg grating for a wavelength and NA
-  (:func:`qlight.photonics.design.optimize_bullseye`) or take the committed design table
+  (:func:`qlight.photonics.design_search.optimize_bullseye`) or take the committed design table
   (``--from-table``), report geometry, collection, Purcell factor, resolution, far field;
 * ``layout`` — GDSII file with a bullseye around each selected emitter of the registry,
   designed for its ZPL from the design table, plus the alignment marks. The registry glue
@@ -25,14 +25,16 @@ from rich.table import Table
 from qlight.cli._output import cli_errors, fail, print_json, progress
 from qlight.errors import ParameterError
 from qlight.photonics.design import (
-    CENTER_POINTS,
-    CENTER_SPAN,
-    FREE_PARAMETERS,
-    PURCELL_TARGET,
     DesignResult,
     evaluate_design,
     far_field_summary,
     initial_design,
+)
+from qlight.photonics.design_search import (
+    CENTER_POINTS,
+    CENTER_SPAN,
+    FREE_PARAMETERS,
+    PURCELL_TARGET,
     optimize_bullseye,
     planned_solves,
 )

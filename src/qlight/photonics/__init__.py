@@ -9,7 +9,8 @@ Layer 2 (imports numpy/scipy only). See docs/photonics.md.
 * :mod:`~qlight.photonics.sil` — hemispherical and Weierstrass solid immersion lenses;
 * :mod:`~qlight.photonics.collection` — tables that feed the twin's collection efficiency;
 * :mod:`~qlight.photonics.fdfd`, :mod:`~qlight.photonics.structures` — axisymmetric FDFD;
-* :mod:`~qlight.photonics.design` — bullseye optimisation (docs/photonics-design.md);
+* :mod:`~qlight.photonics.design`, :mod:`~qlight.photonics.design_search` — bullseye geometry
+  and evaluation, and its optimisation (docs/photonics-design.md);
 * :mod:`~qlight.photonics.design_table` — designs over wavelength, the twin's tables;
 * :mod:`~qlight.photonics.layout` — GDSII fabrication layout (gdstk).
 """
