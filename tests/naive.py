@@ -1389,3 +1389,14 @@ def pp_pack64(key: list[int]) -> list[int]:
     for i, bit in enumerate(key):
         words[i // 64] |= bit << (i % 64)
     return words
+
+
+def ldpc_has_4_cycle(rows: list[list[int]]) -> bool:
+    """L9 oracle: a Tanner graph has a 4-cycle iff two checks share two or more variables
+    (checked pair by pair over the rows' variable sets)."""
+    sets = [set(r) for r in rows]
+    for i in range(len(sets)):
+        for j in range(i + 1, len(sets)):
+            if len(sets[i] & sets[j]) >= 2:
+                return True
+    return False

@@ -96,6 +96,7 @@ def run_reconcile(
     residual_frames = 0
     wall = 0.0
     n_total = 0
+    n_out = 0  # bits that came out reconciled (LDPC drops failed frames and the tail)
     with progress("reconcile", float(sum(sizes)), enabled=show_progress) as advance:
         for n in sizes:
             alice = rng.integers(0, 2, n, dtype=np.uint8)
@@ -113,6 +114,7 @@ def run_reconcile(
             ver_leak += ver.leaked_bits
             wall += res.wall_s
             n_total += n
+            n_out += int(res.alice_key.size)
             wrong = int(np.count_nonzero(res.alice_key != res.bob_key))
             frame_err += wrong > 0
             if not ver.ok:
@@ -134,9 +136,10 @@ def run_reconcile(
         "one_thread": inline,
         "cascade_session": isinstance(rec, CascadeReconciler),
         "leaked_bits": leaked,
-        "efficiency": leaked / (n_total * binary_entropy(qber)),
-        "efficiency_actual_qber": leaked / (n_total * binary_entropy(q_actual))
-        if 0 < q_actual < 1
+        # f over the reconciled bits, as in the pipeline (equal to n_total for Cascade)
+        "efficiency": leaked / (n_out * binary_entropy(qber)) if n_out else None,
+        "efficiency_actual_qber": leaked / (n_out * binary_entropy(q_actual))
+        if 0 < q_actual < 1 and n_out
         else None,
         "frame_error_rate": frame_err / frames,
         "frames_failed_verification": failed,
