@@ -17,6 +17,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from qlight._validation import check_bits
 from qlight.errors import ParameterError
 from qlight.qkd.postprocess.channel import AuthenticatedChannel, run_two_party
 from qlight.qkd.postprocess.inline import run_inline
@@ -83,13 +84,6 @@ def efficiency(leaked_bits: int, n_bits: int, qber: float) -> float:
     return math.inf if h == 0.0 or n_bits == 0 else leaked_bits / (n_bits * h)
 
 
-def _as_bits(name: str, key: NDArray[np.uint8] | NDArray[np.bool_]) -> NDArray[np.uint8]:
-    a = np.ascontiguousarray(key, dtype=np.uint8)
-    if a.ndim != 1 or (a.size and int(a.max()) > 1):
-        raise ParameterError(name, f"shape {a.shape}", "must be a 1-D array of 0/1 bits")
-    return a
-
-
 def reconcile(
     reconciler: Reconciler,
     alice_bits: NDArray[np.uint8],
@@ -108,8 +102,8 @@ def reconcile(
     both parties run cooperatively in this thread (:func:`~.inline.run_inline`): the same
     messages, no thread switches.
     """
-    a = _as_bits("alice_bits", alice_bits)
-    b = _as_bits("bob_bits", bob_bits)
+    a = check_bits("alice_bits", alice_bits, allow_empty=True)
+    b = check_bits("bob_bits", bob_bits, allow_empty=True)
     ca, cb = channels
     seeds = rng.spawn(2)
     before = [

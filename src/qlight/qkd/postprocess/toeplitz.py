@@ -58,6 +58,7 @@ from numba import njit
 from numpy.typing import NDArray
 
 from qlight._numba import JIT
+from qlight._validation import check_bits
 from qlight.errors import ParameterError
 from qlight.qkd.postprocess._gf2_clmul import clmul_toeplitz_bits
 from qlight.qkd.postprocess._toeplitz_fft import FftPair, fft_pair, resolve_backend
@@ -252,19 +253,6 @@ def _split_rows(
     return np.concatenate([top[0], bottom[0]]), max(top[1], bottom[1])
 
 
-def _bits(name: str, value: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    arr = np.asarray(value)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ParameterError(name, arr.shape, "must be a non-empty 1-D array of bits")
-    if arr.dtype != np.uint8:
-        if not np.issubdtype(arr.dtype, np.integer) and arr.dtype != np.bool_:
-            raise ParameterError(name, arr.dtype, "must hold integers 0/1")
-        arr = arr.astype(np.uint8)
-    if int(arr.max()) > 1:
-        raise ParameterError(name, int(arr.max()), "must hold only 0 and 1")
-    return np.ascontiguousarray(arr)
-
-
 def toeplitz_hash(
     key_bits: NDArray[np.uint8],
     seed_bits: NDArray[np.uint8],
@@ -306,8 +294,8 @@ def toeplitz_hash(
     numpy.ndarray of uint8
         The ``m`` output bits.
     """
-    x = _bits("key_bits", key_bits)
-    s = _bits("seed_bits", seed_bits)
+    x = check_bits("key_bits", key_bits)
+    s = check_bits("seed_bits", seed_bits)
     n = x.size
     if isinstance(n_out, bool) or not isinstance(n_out, int | np.integer):
         raise ParameterError("n_out", n_out, "must be an integer")
@@ -318,6 +306,14 @@ def toeplitz_hash(
         raise ParameterError("seed_bits", s.size, f"must have n_out + n - 1 = {m + n - 1} bits")
     if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1:
         raise ParameterError("workers", workers, "must be an integer >= 1")
+    return _toeplitz_product(x, s, m, int(workers), backend)
+
+
+def _toeplitz_product(
+    x: NDArray[np.uint8], s: NDArray[np.uint8], m: int, workers: int, backend: str
+) -> NDArray[np.uint8]:
+    """``T x`` for validated bits (``s.size == m + x.size − 1``): the back-end dispatch."""
+    n = x.size
     gpu = backend == "cupy"
     if gpu:
         cupy_module()  # ParameterError naming the back end without CuPy or a GPU
@@ -430,8 +426,8 @@ def modified_toeplitz_hash(
     workers, backend
         As in :func:`toeplitz_hash`.
     """
-    x = _bits("key_bits", key_bits)
-    s = _bits("seed_bits", seed_bits)
+    x = check_bits("key_bits", key_bits)
+    s = check_bits("seed_bits", seed_bits)
     n = x.size
     if isinstance(n_out, bool) or not isinstance(n_out, int | np.integer):
         raise ParameterError("n_out", n_out, "must be an integer")
@@ -440,7 +436,10 @@ def modified_toeplitz_hash(
         raise ParameterError("n_out", m, f"must be in [1, n) = [1, {n})")
     if s.size != n - 1:
         raise ParameterError("seed_bits", s.size, f"must have n - 1 = {n - 1} bits")
-    out: NDArray[np.uint8] = toeplitz_hash(x[m:], s, m, workers=workers, backend=backend)
+    if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1:
+        raise ParameterError("workers", workers, "must be an integer >= 1")
+    # the bits were checked once here; the product does not check its slices again
+    out = _toeplitz_product(np.ascontiguousarray(x[m:]), s, m, int(workers), backend)
     out ^= x[:m]
     return out
 
