@@ -43,6 +43,7 @@ from qlight.characterization.uncertainty import (
     Result,
     Undetermined,
     fit_poisson,
+    fits_well,
     hessian_se,
     profile_ci,
 )
@@ -241,7 +242,7 @@ def fit_g2_cw(
         f = fit_poisson(model, counts, x0, bounds)
         if f.converged and (best is None or f.nll < best.nll):
             best = f
-        if best is not None and best.deviance < best.n_bins + 5.0 * math.sqrt(2.0 * best.n_bins):
+        if best is not None and fits_well(best.deviance, best.n_bins):
             break  # a good fit (deviance within 5 σ of its χ² mean): no other start needed
     if best is None:
         return _not_determined("g2 not determined: the fit did not converge", r, sigma_ps, n_coinc)

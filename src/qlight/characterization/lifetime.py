@@ -28,6 +28,7 @@ from qlight.characterization.uncertainty import (
     Result,
     Undetermined,
     fit_poisson,
+    fits_well,
     hessian_se,
     profile_ci,
 )
@@ -35,6 +36,26 @@ from qlight.errors import ParameterError
 from qlight.timetags.lifetime import LifetimeHistogram
 
 __all__ = ["LifetimeFit", "decay_shape", "fit_lifetime"]
+
+
+def two_components(
+    params: NDArray[np.float64], se: NDArray[np.float64], method: str
+) -> tuple[list[Result], Result]:
+    """Wald intervals of the two lifetimes (τ₁, τ₂, f₁ = ``params``, standard errors ``se``
+    from ``method``) and the amplitude-weighted mean f₁τ₁ + (1 − f₁)τ₂, reported without an
+    interval (a derived mean has none here)."""
+    taus: list[Result] = []
+    for v, e in ((float(params[0]), float(se[0])), (float(params[1]), float(se[1]))):
+        if math.isfinite(e):
+            taus.append(Estimate(v, (v - 1.96 * e, v + 1.96 * e), "ns", f"{method} (Wald)"))
+        else:
+            taus.append(Undetermined(f"component {v:.4g} ns: no interval ({method})", "ns"))
+    f1 = float(params[2])
+    mean = f1 * float(params[0]) + (1.0 - f1) * float(params[1])
+    life = Undetermined(
+        f"amplitude-weighted lifetime {mean:.4g} ns: no interval for a derived mean", "ns"
+    )
+    return taus, life
 
 
 def decay_shape(
@@ -161,7 +182,7 @@ def fit_lifetime(
         f = fit_poisson(model, n, x0, bounds)
         if f.converged and (best is None or f.nll < best.nll):
             best = f
-        if best is not None and best.deviance < best.n_bins + 5.0 * math.sqrt(2.0 * best.n_bins):
+        if best is not None and fits_well(best.deviance, best.n_bins):
             break  # deviance within 5 σ of its χ² mean: a good fit, no other start needed
     if best is None:
         return _undetermined("lifetime fit did not converge")
@@ -173,18 +194,7 @@ def fit_lifetime(
         taus.append(Estimate(tau, (lo, hi), "ns"))
         life: Result = taus[0]
     else:
-        se = hessian_se(best)
-        for k in (4, 5):
-            v, e = float(p[k]), float(se[k])
-            if math.isfinite(e):
-                taus.append(Estimate(v, (v - 1.96 * e, v + 1.96 * e), "ns", "Hessian (Wald)"))
-            else:
-                taus.append(Undetermined(f"component {v:.4g} ns: no interval (Hessian)", "ns"))
-        f1 = float(p[6])
-        mean = f1 * float(p[4]) + (1.0 - f1) * float(p[5])
-        life = Undetermined(
-            f"amplitude-weighted lifetime {mean:.4g} ns: no interval for a derived mean", "ns"
-        )
+        taus, life = two_components(p[4:7], hessian_se(best)[4:7], "Hessian")
     return LifetimeFit(
         lifetime_ns=life,
         tau_ns=tuple(taus),

@@ -32,8 +32,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from qlight.characterization.devfit import DevianceFit, fit_deviance, profile_interval
-from qlight.characterization.lifetime import LifetimeFit
-from qlight.characterization.uncertainty import Estimate, Result, Undetermined
+from qlight.characterization.lifetime import LifetimeFit, two_components
+from qlight.characterization.uncertainty import Estimate, Result, Undetermined, fits_well
 from qlight.errors import ParameterError
 from qlight.timetags.lifetime import LifetimeHistogram
 
@@ -140,7 +140,7 @@ def fit_lifetime_measured_irf(
         f = fit_deviance(model, n, x0, bounds)
         if f.converged and (best is None or f.deviance < best.deviance):
             best = f
-        if best is not None and best.deviance < best.n_bins + 5.0 * math.sqrt(2.0 * best.n_bins):
+        if best is not None and fits_well(best.deviance, best.n_bins):
             break
     if best is None:
         return _undetermined("lifetime fit (measured IRF) did not converge")
@@ -156,17 +156,7 @@ def fit_lifetime_measured_irf(
             taus.append(Undetermined(f"lifetime {tau:.4g} ns: profile did not converge", "ns"))
         life: Result = taus[0]
     else:
-        for k in (3, 4):
-            v, e = float(p[k]), float(best.se[k])
-            if math.isfinite(e):
-                taus.append(Estimate(v, (v - 1.96 * e, v + 1.96 * e), "ns", "Gauss-Newton (Wald)"))
-            else:
-                taus.append(Undetermined(f"component {v:.4g} ns: no interval", "ns"))
-        f1 = float(p[5])
-        mean = f1 * float(p[3]) + (1.0 - f1) * float(p[4])
-        life = Undetermined(
-            f"amplitude-weighted lifetime {mean:.4g} ns: no interval for a derived mean", "ns"
-        )
+        taus, life = two_components(p[3:6], best.se[3:6], "Gauss-Newton")
     return LifetimeFit(
         lifetime_ns=life,
         tau_ns=tuple(taus),

@@ -38,7 +38,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
 from qlight.characterization.devfit import DevianceFit, fit_deviance, profile_interval
-from qlight.characterization.uncertainty import Estimate, Result, Undetermined
+from qlight.characterization.uncertainty import Estimate, Result, Undetermined, fits_well
 from qlight.errors import ParameterError
 
 __all__ = ["OVERSAMPLE", "SpectrumFit", "fit_spectrum", "spectrum_model"]
@@ -278,7 +278,7 @@ def fit_spectrum(
         f = fit_deviance(model, n, x0, bounds)
         if f.converged and (best is None or f.deviance < best.deviance):
             best = f
-        if best is not None and best.deviance < best.n_bins + 5.0 * math.sqrt(2.0 * best.n_bins):
+        if best is not None and fits_well(best.deviance, best.n_bins):
             break
     if best is None:
         return _undetermined("spectrum fit did not converge")

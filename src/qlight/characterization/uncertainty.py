@@ -26,6 +26,7 @@ __all__ = [
     "Result",
     "Undetermined",
     "fit_poisson",
+    "fits_well",
     "hessian_se",
     "poisson_nll",
     "profile_ci",
@@ -71,6 +72,16 @@ class Undetermined:
 
 
 Result = Estimate | Undetermined
+
+
+def fits_well(deviance: float, n_bins: int) -> bool:
+    """A Poisson fit's deviance within 5 σ of its χ² mean (n_bins, σ = √(2 n_bins)).
+
+    The multi-start fits stop trying further starting points once a fit is this good (the
+    deviance of a correct model is ≈ χ² with ≈ n_bins degrees of freedom; McCullagh &
+    Nelder, *Generalized Linear Models*, 2nd ed., Sec. 4.4.3).
+    """
+    return deviance < n_bins + 5.0 * math.sqrt(2.0 * n_bins)
 
 
 def poisson_nll(counts: NDArray[np.float64], mu: NDArray[np.float64]) -> float:
