@@ -7,11 +7,10 @@ ratio R₀/Λ fixed (n_eff: TE₀ index of the free membrane from the exact plan
 Each entry is then evaluated with the axisymmetric FDFD solver (in-plane dipole on the
 axis, mid-membrane) at ``--resolution-nm``.
 
-Anchor: ``--anchor JSON`` (a ``bench_bullseye.py`` result: its ``geometry``) or, by
-default, the hand-tuned 650 nm design of docs/photonics-design.md (160 nm GaN membrane,
-300 nm air gap over Au, Λ = 300 nm, w = 110 nm, R₀ = 400 nm, 10 rings, full etch).
+Anchor: ``--anchor JSON``, a ``bench_bullseye.py`` result (its ``geometry``); by default
+the committed ``benchmarks/results/bullseye_650nm.json``.
 
-Run: ``python scripts/make_bullseye_table.py [--anchor FILE] [--resolution-nm 20]``.
+Run: ``python scripts/make_bullseye_table.py [--anchor FILE] [--resolution-nm 7.5]``.
 """
 
 from __future__ import annotations
@@ -28,18 +27,8 @@ from qlight.photonics.design_table import BullseyeTable, TableEntry
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "qlight" / "photonics" / "data" / "bullseye_table.json"
 
-ANCHOR = BullseyeDesign(
-    wavelength_nm=650.0,
-    membrane_nm=160.0,
-    period_nm=300.0,
-    trench_nm=110.0,
-    disc_radius_nm=400.0,
-    n_rings=10,
-    etch_nm=160.0,
-    spacer_nm=300.0,
-    spacer="air",
-    reflector="Au",
-)
+#: The optimised design written by ``benchmarks/bench_bullseye.py`` (the default anchor).
+RESULT = ROOT / "benchmarks" / "results" / "bullseye_650nm.json"
 
 
 def rescaled(anchor: BullseyeDesign, wavelength_nm: float) -> BullseyeDesign:
@@ -59,17 +48,15 @@ def rescaled(anchor: BullseyeDesign, wavelength_nm: float) -> BullseyeDesign:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--anchor", type=Path, default=None)
+    parser.add_argument("--anchor", type=Path, default=RESULT)
     parser.add_argument("--na", type=float, default=0.9)
-    parser.add_argument("--resolution-nm", type=float, default=20.0)
+    parser.add_argument("--resolution-nm", type=float, default=7.5)
     parser.add_argument(
         "--wavelengths-nm", type=float, nargs="+", default=[600.0 + 20 * k for k in range(7)]
     )
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
-    anchor = ANCHOR
-    if args.anchor is not None:
-        anchor = BullseyeDesign(**json.loads(args.anchor.read_text())["geometry"])
+    anchor = BullseyeDesign(**json.loads(args.anchor.read_text())["geometry"])
     entries = []
     for lam in sorted(args.wavelengths_nm):
         d = rescaled(anchor, lam)
@@ -83,9 +70,8 @@ def main() -> None:
             flush=True,
         )
         entries.append(e)
-    what = f"file {args.anchor}" if args.anchor else "hand-tuned 650 nm design"
     source = (
-        f"scripts/make_bullseye_table.py, anchor {what}, "
+        f"scripts/make_bullseye_table.py, anchor file {args.anchor}, "
         f"FDFD at {args.resolution_nm:g} nm, in-plane dipole"
     )
     table = BullseyeTable(args.na, args.resolution_nm, tuple(entries), source)
