@@ -9,7 +9,8 @@ Meep and commercial solvers are not pip-installable) — evaluated at the same f
 resolution, writes the optimised design to ``benchmarks/results/bullseye_650nm.json``
 (input of ``scripts/make_bullseye_table.py``) and its section of ``docs/benchmarks.md``.
 
-Run: ``python benchmarks/bench_bullseye.py [--max-evaluations N] [--no-write]``.
+Run: ``python benchmarks/bench_bullseye.py [--max-evaluations N] [--superlu] [--no-write]``
+(``--no-write``: neither the result file nor docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -77,8 +78,9 @@ def run(args: argparse.Namespace) -> str:
     start = initial_design(LAM, n_rings=args.rings)
     peer = evaluate_design(start, NA, args.final_resolution_nm, ("h",))
     summary = res.summary()
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(summary, indent=1) + "\n")
+    if not args.no_write:  # --no-write leaves both the docs and the committed result alone
+        RESULT.parent.mkdir(parents=True, exist_ok=True)
+        RESULT.write_text(json.dumps(summary, indent=1) + "\n")
     d = res.design
     conv = " / ".join(f"{h:g} nm: F_P {p:.2f}, η {c:.3f}" for h, p, c in res.convergence)
     ff = summary["far_field"]

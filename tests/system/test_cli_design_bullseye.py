@@ -105,6 +105,7 @@ def test_bullseye_from_a_design_table(tmp_path: Path) -> None:
         (["--membrane-nm", "-5"], "membrane_nm"),
         (["--from-table", "--na", "0.7"], "table"),
         (["--from-table", "--wavelength-nm", "900"], "within the table"),
+        (["--center-span", "0.5"], "center_span"),
     ],
 )
 def test_bullseye_bad_input(tmp_path: Path, args: list[str], needle: str) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from qlight.errors import FileFormatError, ParameterError
-from qlight.photonics import guided_modes, parse_stack
+from qlight.photonics import design_search, guided_modes, parse_stack
 from qlight.photonics.design import (
     BullseyeDesign,
     evaluate_design,
@@ -129,10 +129,19 @@ def test_optimizer_never_returns_worse_than_its_start() -> None:
     assert ff == far_field_summary(em, "h")
 
 
-def test_refinement_varies_only_refine_free() -> None:
-    # no global search (budget 0), then a refinement restricted to the period: the disc
-    # radius, although free in the search, must come back unchanged
+def test_refinement_varies_only_refine_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    # no global search (budget 0), then a refinement restricted to the period: every design
+    # the optimiser evaluates must keep the start's disc radius (recorded at the solver
+    # call), although the disc radius is free in the search, while the period must move
     start = _suspended(1)
+    seen: list[BullseyeDesign] = []
+    real = design_search.evaluate_design
+
+    def recording(d: BullseyeDesign, *args: object, **kw: object) -> object:
+        seen.append(d)
+        return real(d, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(design_search, "evaluate_design", recording)
     res = optimize_bullseye(
         650.0,
         0.9,
@@ -150,8 +159,10 @@ def test_refinement_varies_only_refine_free() -> None:
         start=start,
         domain=SMALL,
     )
+    assert len(seen) >= 3  # the start, refinement solves, the final evaluation
+    assert {d.disc_radius_nm for d in seen} == {start.disc_radius_nm}
+    assert len({d.period_nm for d in seen}) >= 2
     assert res.design.disc_radius_nm == start.disc_radius_nm
-    assert res.n_evaluations >= 2  # the start plus refinement solves
     assert max(m for _, m in res.history) >= res.initial_merit
 
 
